@@ -1,0 +1,29 @@
+"""Gradient aggregators: `compile(aggregator=...)`.
+
+Each maps the `[T, P]` per-task Jacobian of the shared variables to one
+`[P]` update direction. `get()` resolves snake_case ids, configs and
+instances; `None` means no aggregation (one gradient of the weighted sum).
+"""
+
+from typing import Any
+
+from keras_mtl.aggregators.base import Aggregator
+from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.registry import get_from_registry
+
+_REGISTRY: dict[str, Any] = {}
+
+
+def get(identifier: Any) -> Aggregator | None:
+    """Returns an `Aggregator` from an id (`"upgrad"`), a config or an
+    instance; `None` stays `None` (the fast path)."""
+    if identifier is None:
+        return None
+    return get_from_registry(identifier, _REGISTRY, Aggregator, "aggregators")
+
+
+__all__ = [
+    "Aggregator",
+    "GramianAggregator",
+    "get",
+]

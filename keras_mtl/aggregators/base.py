@@ -1,0 +1,62 @@
+"""`Aggregator`: the gradient-level hook of the multi-task training step.
+
+An aggregator maps the per-task Jacobian `J` (shape `[T, P]`: one row per
+task, the gradient of that task's weighted loss with respect to the `P`
+flattened shared parameters) to one update direction `g` (shape `[P]`).
+Most methods only need the Gramian `G = J Jᵀ` (`[T, T]`): they compute task
+weights `α = weights_from_gramian(G)` and return `g = αᵀ J`.
+"""
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_mtl.types import Tensor
+
+
+class Aggregator(keras.layers.Layer):
+    """Base class of gradient aggregators: `aggregator(J) -> g`.
+
+    Callable on a plain `[T, P]` matrix in float32 or float64 (no autocast),
+    so methods are testable without a model. Stateful methods create Keras
+    variables in `build(input_shape)` (`input_shape[0]` is the number of
+    tasks), which `.keras` files and checkpoints carry.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("dtype", "float32")
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+
+    def call(self, jacobian: Tensor) -> Tensor:
+        raise TypeError(
+            f"{type(self).__name__} is abstract: subclasses of Aggregator "
+            "define call(jacobian) returning one [P] direction."
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape[1:])
+
+
+class GramianAggregator(Aggregator):
+    """An aggregator whose direction is `αᵀ J` with `α` from the Gramian.
+
+    Subclasses implement `weights_from_gramian(G) -> α` (`[T]`).
+    """
+
+    def weights_from_gramian(self, gramian: Tensor) -> Tensor:
+        raise TypeError(
+            f"{type(self).__name__} is abstract: subclasses of "
+            "GramianAggregator define weights_from_gramian(gramian)."
+        )
+
+    def task_weights(self, jacobian: Tensor) -> Tensor:
+        """The task weights `α` this method gives for `jacobian`."""
+        jacobian = ops.convert_to_tensor(jacobian)
+        return self.weights_from_gramian(
+            ops.matmul(jacobian, ops.transpose(jacobian)))
+
+    def call(self, jacobian: Tensor) -> Tensor:
+        alpha = self.task_weights(jacobian)
+        return ops.matmul(alpha[None, :], jacobian)[0]

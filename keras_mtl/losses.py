@@ -1,0 +1,158 @@
+"""Masked per-task losses: the mean over labelled entries, never the batch.
+
+Keras's default reduction divides a task's summed loss by the batch size, so
+a task labelled on 10% of a batch silently gets a tenth of the weight. Here a
+task's loss is `sum(mask * w * l) / sum(mask * w)` where `mask` marks the
+labelled entries (sentinel and NaN labels are missing) and `w` is the
+optional per-task sample weight. A task with no labelled entry in a batch
+contributes exactly 0 and a zero (finite) gradient.
+"""
+
+import math
+from typing import Any
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from keras_mtl.tasks import Task
+from keras_mtl.types import Tensor
+
+# Losses that are a mean over the last axis of per-entry terms: computing them
+# on a trailing axis of size one gives one value per label entry, which lets
+# multilabel and multi-target regression tasks mask single entries.
+_ELEMENTWISE_FUNCTIONS = (
+    keras.losses.binary_crossentropy,
+    keras.losses.binary_focal_crossentropy,
+    keras.losses.mean_squared_error,
+    keras.losses.mean_absolute_error,
+    keras.losses.mean_absolute_percentage_error,
+    keras.losses.mean_squared_logarithmic_error,
+    keras.losses.huber,
+    keras.losses.log_cosh,
+)
+_ELEMENTWISE_CLASSES = (
+    keras.losses.BinaryCrossentropy,
+    keras.losses.BinaryFocalCrossentropy,
+    keras.losses.MeanSquaredError,
+    keras.losses.MeanAbsoluteError,
+    keras.losses.MeanAbsolutePercentageError,
+    keras.losses.MeanSquaredLogarithmicError,
+    keras.losses.Huber,
+    keras.losses.LogCosh,
+)
+
+
+def _resolve(spec: Any, task: Task) -> tuple[Callable[..., Tensor], bool]:
+    """Returns an unreduced loss function and whether it is per entry."""
+    if isinstance(spec, keras.losses.Loss):
+        return spec.call, isinstance(spec, _ELEMENTWISE_CLASSES)
+    fn = keras.losses.get(spec) if isinstance(spec, (str, dict)) else spec
+    if not callable(fn):
+        raise ValueError(
+            f"Task {task.name!r}: could not interpret loss {spec!r}. Pass a "
+            "Keras loss id such as 'mse', a loss function, or a "
+            "`keras.losses.Loss` instance."
+        )
+    if isinstance(fn, keras.losses.Loss):
+        return fn.call, isinstance(fn, _ELEMENTWISE_CLASSES)
+    return fn, any(fn is f for f in _ELEMENTWISE_FUNCTIONS)
+
+
+class MaskedTaskLoss:
+    """The masked loss of one task.
+
+    Calling it returns `(total, count)`: the sum of the per-entry losses over
+    labelled entries (times their sample weights) and the sum of the weights
+    of those entries. The model divides by the count summed over replicas,
+    so that the loss is exact under `tf.distribute` too.
+
+    Args:
+        task: The `Task`.
+        loss: The loss spec (defaults to `task.loss`).
+    """
+
+    def __init__(self, task: Task, loss: Any = None) -> None:
+        self.task = task
+        self.spec = task.loss if loss is None else loss
+        self.fn, self.elementwise = _resolve(self.spec, task)
+        name = self.spec if isinstance(self.spec, str) else getattr(
+            self.spec, "__name__", type(self.spec).__name__)
+        self.sparse = "sparse" in str(name).lower()
+
+    def prepare(
+        self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Returns `(safe_labels, entry_weights)`.
+
+        Missing labels are replaced by 0 (so that the loss and its gradient
+        stay finite) and get weight 0. `entry_weights` has the label's shape
+        for per-entry losses, and `[batch]` otherwise.
+        """
+        task = self.task
+        y_true = tf.convert_to_tensor(y_true)
+        pred_rank = y_pred.shape.rank
+        if y_true.shape.rank == pred_rank - 1 and (
+            self.sparse or y_pred.shape[-1] == 1
+        ):
+            y_true = tf.expand_dims(y_true, -1)
+        self._check_shape(y_true, y_pred)
+        if y_true.dtype.is_floating:
+            valid = tf.math.is_finite(y_true)
+        else:
+            valid = tf.ones_like(y_true, dtype=tf.bool)
+        missing = task.missing_label
+        if missing is not None and not math.isnan(missing):
+            valid &= tf.not_equal(y_true, tf.cast(missing, y_true.dtype))
+        y_safe = tf.where(valid, y_true, tf.zeros_like(y_true))
+        if self.sparse or not self.elementwise:
+            valid = tf.reduce_all(
+                tf.reshape(valid, [tf.shape(valid)[0], -1]), axis=-1)
+        weights = tf.cast(valid, tf.float32)
+        if sample_weight is not None:
+            sw = tf.cast(sample_weight, tf.float32)
+            sw = tf.reshape(sw, [-1] + [1] * (weights.shape.rank - 1))
+            weights = weights * sw
+        return y_safe, weights
+
+    def __call__(
+        self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Returns `(total, count, safe_labels, entry_weights)`."""
+        y_safe, weights = self.prepare(y_true, y_pred, sample_weight)
+        if self.elementwise and not self.sparse:
+            per_entry = self.fn(
+                tf.cast(y_safe, y_pred.dtype)[..., None], y_pred[..., None])
+        else:
+            labels = y_safe if self.sparse else tf.cast(y_safe, y_pred.dtype)
+            per_entry = self.fn(labels, y_pred)
+        per_entry = tf.cast(per_entry, tf.float32)
+        labelled = weights > 0
+        total = tf.reduce_sum(
+            tf.where(labelled, per_entry * weights, tf.zeros_like(per_entry)))
+        return total, tf.reduce_sum(weights), y_safe, weights
+
+    def _check_shape(self, y_true: Tensor, y_pred: Tensor) -> None:
+        label_shape = tuple(y_true.shape[1:])
+        pred_shape = tuple(y_pred.shape[1:])
+        expected = pred_shape[:-1] + (1,) if self.sparse else pred_shape
+        if len(label_shape) != len(expected) or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(label_shape, expected)
+        ):
+            hint = (
+                "class indices of shape (batch,) or (batch, 1)"
+                if self.sparse else f"labels of shape (batch, "
+                f"{', '.join(str(d) for d in expected)})"
+            )
+            raise ValueError(
+                f"Task {self.task.name!r}: labels of shape (batch, "
+                f"{', '.join(str(d) for d in label_shape)}) do not fit the "
+                f"head's output of shape (batch, "
+                f"{', '.join(str(d) for d in pred_shape)}). Pass {hint}"
+                + (
+                    ", or one-hot labels with "
+                    "loss='categorical_crossentropy'."
+                    if self.sparse else "."
+                )
+            )

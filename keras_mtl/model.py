@@ -1,0 +1,568 @@
+"""`MultiTaskModel`: a Functional Keras model that trains many tasks at once.
+
+The model is an ordinary Functional model (dict outputs keyed by task name)
+with a training step that:
+
+1. computes each task's loss as the mean over the samples that carry its
+   label (`keras_mtl.losses`), exact under `tf.distribute`;
+2. weights the task losses (`compile(weighting=...)`);
+3. turns them into gradients, either one gradient of the weighted sum (the
+   fast path) or per-task gradients of the shared variables combined by a
+   gradient aggregator (`compile(aggregator=...)`, `keras_mtl.gradients`);
+4. applies them and updates `<task>_loss`, `<task>_weight` and per-task
+   metrics.
+"""
+
+from typing import Any
+from typing import Mapping
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from keras_mtl import aggregators as aggregators_module
+from keras_mtl import weightings as weightings_module
+from keras_mtl.gradients import GradientEngine
+from keras_mtl.losses import MaskedTaskLoss
+from keras_mtl.ownership import layer_owners
+from keras_mtl.registry import register
+from keras_mtl.task_metrics import make_task_metrics
+from keras_mtl.tasks import Task
+from keras_mtl.types import Tensor
+
+
+def _check_task_keys(what: str, keys: Any, known: Sequence[str]) -> None:
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{what} names unknown task(s) {unknown}. The model's tasks are "
+            f"{list(known)}. Fix the keys to use these task names."
+        )
+
+
+def _validate_tasks(tasks: Sequence[Task]) -> tuple[Task, ...]:
+    tasks = tuple(tasks)
+    if not tasks:
+        raise ValueError(
+            "The task list is empty. Pass at least one `keras_mtl.Task`, "
+            "e.g. [keras_mtl.Task('income', kind='binary')]."
+        )
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"Expected `keras_mtl.Task` objects in `tasks`. Received: "
+                f"{task!r} of type {type(task).__name__}. Wrap it as "
+                f"keras_mtl.Task(name, kind=...)."
+            )
+    names = [t.name for t in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Duplicate task name(s) {duplicates}. Every task needs a "
+            "distinct name: it is the output key and the log prefix."
+        )
+    return tasks
+
+
+class _Hidden:
+    """Holds helpers that Keras must neither track nor save."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+class _EpochHooks(keras.callbacks.Callback):
+    """Calls the weighting's and aggregator's epoch-level updates."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        model = self.model
+        for part in (model.weighting, model.aggregator):
+            if part is not None and hasattr(part, "on_epoch_end"):
+                part.on_epoch_end(epoch, logs or {})
+
+
+@register
+class MultiTaskModel(keras.Model):
+    """A Functional model with one named output per task.
+
+    Build it with `keras_mtl.build(...)` or from any Functional graph whose
+    outputs are a dict keyed by task name:
+
+    ```python
+    inputs = keras.Input((8,), name="features")
+    z = keras.layers.Dense(32, activation="relu")(inputs)
+    outputs = {"a": keras.layers.Dense(1, activation="sigmoid", name="a")(z),
+               "b": keras.layers.Dense(1, name="b")(z)}
+    model = keras_mtl.MultiTaskModel(
+        inputs, outputs,
+        tasks=[keras_mtl.Task("a", "binary"),
+               keras_mtl.Task("b", "regression")])
+    model.compile("adam")
+    model.fit(x, {"a": y_a, "b": y_b}, epochs=3)
+    ```
+
+    Which layers are shared is read off the graph (a layer that feeds two
+    or more task outputs is shared); `shared_variables` and
+    `task_variables` expose the split that gradient aggregation uses.
+
+    Args:
+        inputs: A `keras.Input` or a dict of named inputs.
+        outputs: A dict mapping each task name to its output tensor.
+        tasks: The `keras_mtl.Task` list, in the order used for task
+            vectors (losses, weights, Jacobian rows).
+        shared_layers: Names of layers to count as shared in addition to
+            those the graph shares (used by soft-sharing builders).
+        representation: Name of the layer whose output is the single
+            shared representation feeding every task, or None.
+        name: Model name.
+
+    The constructor keeps the Functional signature `(inputs, outputs,
+    name)` with the multi-task arguments keyword-only, so that Keras
+    serializes the whole graph.
+    """
+
+    def __init__(
+        self,
+        inputs: Any,
+        outputs: Mapping[str, Any],
+        name: str | None = None,
+        *,
+        tasks: Sequence[Task],
+        shared_layers: Sequence[str] = (),
+        representation: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        tasks = _validate_tasks(tasks)
+        names = [t.name for t in tasks]
+        if not isinstance(outputs, Mapping):
+            raise TypeError(
+                "`outputs` must be a dict mapping task names to output "
+                f"tensors. Received: {type(outputs).__name__}. Use "
+                "outputs={'task_name': tensor, ...}."
+            )
+        if set(outputs) != set(names):
+            raise ValueError(
+                f"The output keys {sorted(outputs)} do not match the task "
+                f"names {names}. Give one output per task, keyed by its name."
+            )
+        outputs = {n: outputs[n] for n in names}
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self._task_list = tasks
+        self._forced_shared = tuple(shared_layers)
+        shared, per_task = layer_owners(outputs, self._forced_shared)
+        self._shared_layer_names = tuple(shared)
+        self._task_layer_names = {k: tuple(v) for k, v in per_task.items()}
+        if representation is not None:
+            self.get_layer(representation)  # raises if unknown
+        self._representation_name = representation
+        self._hidden = _Hidden(representation_model=None, engine=None,
+                               task_losses=None, metric_sets=None,
+                               compile_args=None)
+
+    # ------------------------------------------------------------------
+    # What the model knows about its tasks.
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """The tasks, in the order of task vectors."""
+        return self._task_list
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self._task_list)
+
+    @property
+    def shared_layers(self) -> list[keras.layers.Layer]:
+        """Layers whose weights two or more tasks use."""
+        return [self.get_layer(n) for n in self._shared_layer_names]
+
+    @property
+    def task_layers(self) -> dict[str, list[keras.layers.Layer]]:
+        """Per task, the layers only that task uses."""
+        return {t: [self.get_layer(n) for n in names]
+                for t, names in self._task_layer_names.items()}
+
+    @property
+    def shared_variables(self) -> list[keras.Variable]:
+        """Trainable variables of the shared layers."""
+        return _unique_variables(
+            v for layer in self.shared_layers
+            for v in layer.trainable_variables)
+
+    @property
+    def task_variables(self) -> dict[str, list[keras.Variable]]:
+        """Per task, the trainable variables only that task uses."""
+        shared = {id(v) for v in self.shared_variables}
+        return {
+            task: [v for v in _unique_variables(
+                v for layer in layers for v in layer.trainable_variables)
+                if id(v) not in shared]
+            for task, layers in self.task_layers.items()
+        }
+
+    @property
+    def representation_layer(self) -> keras.layers.Layer | None:
+        """The layer whose output is the shared representation, if any."""
+        if self._representation_name is None:
+            return None
+        return self.get_layer(self._representation_name)
+
+    def call_with_representation(
+        self, inputs: Any, training: bool = False
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Runs the model and also returns the shared representation."""
+        layer = self.representation_layer
+        if layer is None:
+            raise ValueError(
+                f"Model {self.name!r} has no single shared representation "
+                "(architectures such as MMoE, PLE or cross-stitch, or "
+                "sharing_depth=0, feed tasks from several tensors). Use the "
+                "Jacobian mode of gradient aggregation instead."
+            )
+        hidden = self._hidden
+        if hidden.representation_model is None:
+            hidden.representation_model = keras.Model(
+                self._inputs_struct,
+                {"outputs": self._outputs_struct,
+                 "representation": layer.output})
+        result = hidden.representation_model(inputs, training=training)
+        return result["outputs"], result["representation"]
+
+    # ------------------------------------------------------------------
+    # Compile.
+
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        metrics: Mapping[str, Any] | None = None,
+        loss_weights: Mapping[str, float] | None = None,
+        weighting: Any = None,
+        aggregator: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configures the model for multi-task training.
+
+        Args:
+            optimizer: A Keras optimizer or its string id.
+            loss: None (every task's default loss), one loss for every
+                task, or a dict `{task: loss}` overriding some tasks.
+            metrics: None (task defaults) or a dict `{task: [metrics]}`
+                overriding some tasks.
+            loss_weights: Fixed weights `{task: float}`; a shorthand for
+                `weighting=StaticWeighting(loss_weights)`.
+            weighting: A `keras_mtl.weightings` strategy or its id
+                (default: equal weights).
+            aggregator: A `keras_mtl.aggregators` method or its id, applied
+                to the per-task gradients of the shared variables (default
+                None: one gradient of the weighted sum, the fast path).
+            run_eagerly, steps_per_execution, jit_compile,
+            auto_scale_loss: As in `keras.Model.compile`.
+        """
+        names = self.task_names
+        if isinstance(loss, Mapping):
+            _check_task_keys("`loss`", loss, names)
+            losses = {n: loss.get(n) for n in names}
+        else:
+            losses = {n: loss for n in names}
+        if metrics is not None:
+            if not isinstance(metrics, Mapping):
+                raise TypeError(
+                    "`metrics` must be a dict {task_name: [metrics]}. "
+                    f"Received: {type(metrics).__name__}. Per-task metrics "
+                    "default to each Task's `metrics`."
+                )
+            _check_task_keys("`metrics`", metrics, names)
+        if loss_weights is not None:
+            if weighting is not None:
+                raise ValueError(
+                    "Pass either `loss_weights` or `weighting`, not both. "
+                    "Use weighting=StaticWeighting(loss_weights) for fixed "
+                    "weights."
+                )
+            if not isinstance(loss_weights, Mapping):
+                raise TypeError(
+                    "`loss_weights` must be a dict {task_name: float}. "
+                    f"Received: {loss_weights!r}."
+                )
+            _check_task_keys("`loss_weights`", loss_weights, names)
+            weighting = weightings_module.StaticWeighting(dict(loss_weights))
+        weighting = weightings_module.get(weighting)
+        aggregator = aggregators_module.get(aggregator)
+        weighting.bind(names)
+
+        hidden = self._hidden
+        hidden.task_losses = [
+            MaskedTaskLoss(t, losses[t.name]) for t in self._task_list]
+        hidden.metric_sets = {
+            t.name: make_task_metrics(t, (metrics or {}).get(t.name))
+            for t in self._task_list}
+        hidden.loss_metrics = [
+            keras.metrics.Mean(name=f"{n}_loss") for n in names]
+        hidden.weight_metrics = [
+            keras.metrics.Mean(name=f"{n}_weight") for n in names]
+        self._replace_tracked("weighting", weighting)
+        self._replace_tracked("aggregator", aggregator)
+        hidden.engine = GradientEngine(self, aggregator)
+        super().compile(
+            optimizer=optimizer,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            auto_scale_loss=auto_scale_loss,
+        )
+        hidden.compile_args = {
+            "optimizer": self.optimizer,
+            "loss": loss,
+            "metrics": metrics,
+            "weighting": weighting,
+            "aggregator": aggregator,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+            "auto_scale_loss": auto_scale_loss,
+        }
+
+    def _replace_tracked(self, attr: str, value: Any) -> None:
+        old = self.__dict__.get(attr)
+        if old is not None and old is not value:
+            self._tracker.untrack(old)
+        setattr(self, attr, value)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        hidden = self.__dict__.get("_hidden")
+        if hidden is None or hidden.metric_sets is None:
+            return super().metrics
+        found = [self._loss_tracker]
+        found += hidden.loss_metrics + hidden.weight_metrics
+        for metric_list in hidden.metric_sets.values():
+            found += metric_list
+        return found
+
+    def get_compile_config(self) -> dict[str, Any]:
+        args = self._hidden.compile_args
+        if args is None:
+            return {}
+        return keras.saving.serialize_keras_object(args)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------
+    # Training and evaluation steps.
+
+    def _standardize_targets(
+        self, y: Any, sample_weight: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        names = self.task_names
+        if y is None:
+            raise ValueError(
+                "No labels were given. A multi-task model trains on "
+                "(x, {task: labels}); the model's tasks are "
+                f"{list(names)}."
+            )
+        if not isinstance(y, Mapping):
+            if len(names) == 1:
+                y = {names[0]: y}
+            else:
+                raise ValueError(
+                    "Labels must be a dict {task_name: labels} for a model "
+                    f"with tasks {list(names)}. Received: "
+                    f"{type(y).__name__}. Mark missing labels with the "
+                    "task's sentinel (-1 or NaN) rather than leaving a task "
+                    "out."
+                )
+        _check_task_keys("The labels `y`", y, names)
+        absent = [n for n in names if n not in y]
+        if absent:
+            raise ValueError(
+                f"The labels have no entry for task(s) {absent} (model "
+                f"tasks: {list(names)}). Give every task a label array; "
+                "mark samples without a label with the task's missing "
+                "sentinel (-1 for class labels, NaN for regression)."
+            )
+        if sample_weight is None or not isinstance(sample_weight, Mapping):
+            sample_weight = {n: sample_weight for n in names}
+        else:
+            _check_task_keys("`sample_weight`", sample_weight, names)
+            sample_weight = {n: sample_weight.get(n) for n in names}
+        return y, sample_weight
+
+    def _task_losses(
+        self, y: Mapping[str, Any], outputs: Mapping[str, Tensor],
+        sample_weight: Mapping[str, Any],
+    ) -> tuple[Tensor, Tensor, Tensor, list]:
+        """Returns `(partial_losses, global_losses, counts, prepared)`.
+
+        Summed over replicas, `partial_losses` equal the global-batch task
+        losses (`global_losses`), so gradients summed by the optimizer are
+        those of the global batch.
+        """
+        totals, counts, prepared = [], [], []
+        for task_loss in self._hidden.task_losses:
+            name = task_loss.task.name
+            total, count, y_safe, weights = task_loss(
+                y[name], outputs[name], sample_weight[name])
+            totals.append(total)
+            counts.append(count)
+            prepared.append((y_safe, weights))
+        totals = tf.stack(totals)
+        counts = tf.stack(counts)
+        replica = tf.distribute.get_replica_context()
+        distributed = (
+            tf.distribute.has_strategy() and replica is not None
+            and replica.num_replicas_in_sync > 1)
+        if distributed:
+            counts = replica.all_reduce(tf.distribute.ReduceOp.SUM, counts)
+        partial = tf.math.divide_no_nan(totals, counts)
+        if distributed:
+            global_losses = replica.all_reduce(
+                tf.distribute.ReduceOp.SUM, partial)
+        else:
+            global_losses = partial
+        return partial, global_losses, counts, prepared
+
+    def _replica_scale(self) -> float:
+        replica = tf.distribute.get_replica_context()
+        if tf.distribute.has_strategy() and replica is not None:
+            return 1.0 / replica.num_replicas_in_sync
+        return 1.0
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, sample_weight = self._standardize_targets(y, sample_weight)
+        engine: GradientEngine = self._hidden.engine
+        with tf.GradientTape(persistent=engine.persistent) as tape:
+            if engine.needs_representation:
+                outputs, representation = self.call_with_representation(
+                    x, training=True)
+            else:
+                outputs, representation = self(x, training=True), None
+            partial, losses, counts, prepared = self._task_losses(
+                y, outputs, sample_weight)
+            weights = self.weighting(losses, training=True)
+            # Terms that are not task losses, split across replicas so that
+            # their sum over replicas counts them once.
+            extra = self._replica_scale() * (
+                self.weighting.regularization(losses)
+                + tf.add_n([tf.zeros(())] + [
+                    tf.cast(v, tf.float32) for v in self.losses]))
+            weighted = weights * partial
+            objective = tf.reduce_sum(weighted) + extra
+            scaled_weighted = self.optimizer.scale_loss(weighted)
+            scaled_extra = self.optimizer.scale_loss(extra)
+            scaled_objective = self.optimizer.scale_loss(objective)
+        gradients = engine.gradients(
+            tape, scaled_objective, scaled_weighted, scaled_extra,
+            representation)
+        del tape
+        self.optimizer.apply_gradients(
+            zip(gradients, self.trainable_variables))
+        if self.weighting.requires_post_step_losses:
+            after = self(x, training=False)
+            _, losses_after, _, _ = self._task_losses(
+                y, after, sample_weight)
+            self.weighting.after_step(losses, losses_after)
+        global_objective = tf.reduce_sum(weights * losses) + (
+            extra / self._replica_scale())
+        return self._update_metrics(
+            global_objective, losses, weights, counts, outputs, prepared)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, sample_weight = self._standardize_targets(y, sample_weight)
+        outputs = self(x, training=False)
+        _, losses, counts, prepared = self._task_losses(
+            y, outputs, sample_weight)
+        weights = self.weighting(losses, training=False)
+        objective = tf.reduce_sum(weights * losses) + tf.add_n(
+            [tf.zeros(())] + [tf.cast(v, tf.float32) for v in self.losses])
+        return self._update_metrics(
+            objective, losses, weights, counts, outputs, prepared)
+
+    def _update_metrics(
+        self, objective: Tensor, losses: Tensor, weights: Tensor,
+        counts: Tensor, outputs: Mapping[str, Tensor], prepared: list,
+    ) -> dict[str, Any]:
+        hidden = self._hidden
+        self._loss_tracker.update_state(objective)
+        for i, task in enumerate(self._task_list):
+            hidden.loss_metrics[i].update_state(
+                losses[i], sample_weight=counts[i])
+            hidden.weight_metrics[i].update_state(weights[i])
+            y_safe, entry_weights = prepared[i]
+            y_pred = outputs[task.name]
+            per_entry = entry_weights.shape.rank > 1
+            for metric in hidden.metric_sets[task.name]:
+                if per_entry and isinstance(
+                        metric, keras.metrics.MeanMetricWrapper):
+                    # These average over the last axis: give each label
+                    # entry its own axis so that its mask applies.
+                    metric.update_state(
+                        y_safe[..., None], y_pred[..., None],
+                        sample_weight=entry_weights)
+                else:
+                    metric.update_state(
+                        y_safe, y_pred, sample_weight=entry_weights)
+        return self.get_metrics_result()
+
+    # ------------------------------------------------------------------
+    # Keras entry points with multi-task defaults.
+
+    def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
+        """`keras.Model.fit`, plus the strategies' epoch-level updates."""
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, _EpochHooks) for c in callbacks):
+            callbacks = [_EpochHooks()] + callbacks
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def evaluate(self, *args: Any, return_dict: bool = True,
+                 **kwargs: Any) -> Any:
+        """`keras.Model.evaluate`, returning a dict by default."""
+        return super().evaluate(*args, return_dict=return_dict, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Serialization.
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["tasks"] = [
+            keras.saving.serialize_keras_object(t) for t in self._task_list]
+        config["shared_layers"] = list(self._forced_shared)
+        config["representation"] = self._representation_name
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any],
+                    custom_objects: Any = None) -> "MultiTaskModel":
+        config = dict(config)
+        tasks = [keras.saving.deserialize_keras_object(t)
+                 for t in config.pop("tasks")]
+        shared_layers = config.pop("shared_layers", ())
+        representation = config.pop("representation", None)
+        graph = keras.Model.from_config(config, custom_objects=custom_objects)
+        return cls(
+            inputs=graph._inputs_struct,
+            outputs=graph._outputs_struct,
+            tasks=tasks,
+            shared_layers=shared_layers,
+            representation=representation,
+            name=config.get("name"),
+        )
+
+
+def _unique_variables(variables: Any) -> list[keras.Variable]:
+    seen: set[int] = set()
+    unique = []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            unique.append(v)
+    return unique
