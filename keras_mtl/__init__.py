@@ -17,6 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_mtl import aggregators  # noqa: E402
 from keras_mtl import builders  # noqa: E402
+from keras_mtl import data  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
 from keras_mtl.model import MultiTaskModel  # noqa: E402
@@ -30,5 +31,6 @@ __all__ = [
     "aggregators",
     "build",
     "builders",
+    "data",
     "weightings",
 ]
