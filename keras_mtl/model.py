@@ -429,6 +429,30 @@ class MultiTaskModel(keras.Model):
             global_losses = partial
         return partial, global_losses, counts, prepared
 
+    def _last_shared_gradient_norms(
+        self, tape: tf.GradientTape, weighted: Tensor
+    ) -> Tensor:
+        """`[T]` norms of each weighted task loss's gradient with respect
+        to the last shared layer's weights (GradNorm's `G_W^(i)`), over the
+        global batch."""
+        shared = self.shared_layers
+        if not shared:
+            raise ValueError(
+                f"{type(self.weighting).__name__} needs a shared layer "
+                f"(GradNorm measures gradient norms there), but model "
+                f"{self.name!r} shares none (sharing_depth=0?)."
+            )
+        last = shared[-1].trainable_variables
+        replica = tf.distribute.get_replica_context()
+        norms = []
+        for t in range(len(self._task_list)):
+            grads = [tf.zeros_like(v) if g is None else g
+                     for g, v in zip(tape.gradient(weighted[t], last), last)]
+            if tf.distribute.has_strategy() and replica is not None:
+                grads = replica.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            norms.append(tf.linalg.global_norm(grads))
+        return tf.stack(norms)
+
     def _replica_scale(self) -> float:
         replica = tf.distribute.get_replica_context()
         if tf.distribute.has_strategy() and replica is not None:
@@ -439,7 +463,9 @@ class MultiTaskModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y, sample_weight = self._standardize_targets(y, sample_weight)
         engine: GradientEngine = self._hidden.engine
-        with tf.GradientTape(persistent=engine.persistent) as tape:
+        wants_norms = self.weighting.requires_shared_gradient_norms
+        with tf.GradientTape(
+                persistent=engine.persistent or wants_norms) as tape:
             if engine.needs_representation:
                 outputs, representation = self.call_with_representation(
                     x, training=True)
@@ -462,6 +488,9 @@ class MultiTaskModel(keras.Model):
         gradients = engine.gradients(
             tape, scaled_objective, scaled_weighted, scaled_extra,
             representation)
+        if wants_norms:
+            self.weighting.update_from_gradients(
+                losses, self._last_shared_gradient_norms(tape, weighted))
         del tape
         self.optimizer.apply_gradients(
             zip(gradients, self.trainable_variables))
