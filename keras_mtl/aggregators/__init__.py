@@ -7,11 +7,24 @@ instances; `None` means no aggregation (one gradient of the weighted sum).
 
 from typing import Any
 
+from keras_mtl.aggregators.aligned_mtl import AlignedMTL
 from keras_mtl.aggregators.base import Aggregator
 from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.aggregators.config import ConFIG
+from keras_mtl.aggregators.graddrop import GradDrop
+from keras_mtl.aggregators.gradvac import GradVac
+from keras_mtl.aggregators.nash_mtl import NashMTL
+from keras_mtl.aggregators.rgw import RGW
 from keras_mtl.registry import get_from_registry
 
-_REGISTRY: dict[str, Any] = {}
+_REGISTRY: dict[str, Any] = {
+    "aligned_mtl": AlignedMTL,
+    "config": ConFIG,
+    "graddrop": GradDrop,
+    "gradvac": GradVac,
+    "nash_mtl": NashMTL,
+    "rgw": RGW,
+}
 
 
 def get(identifier: Any) -> Aggregator | None:
@@ -24,6 +37,12 @@ def get(identifier: Any) -> Aggregator | None:
 
 __all__ = [
     "Aggregator",
+    "AlignedMTL",
+    "ConFIG",
+    "GradDrop",
+    "GradVac",
     "GramianAggregator",
+    "NashMTL",
+    "RGW",
     "get",
 ]
