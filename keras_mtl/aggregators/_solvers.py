@@ -1,0 +1,290 @@
+"""In-graph solvers for the small problems inside gradient aggregation.
+
+Every problem here lives in task space (`T` unknowns, `T` the number of
+tasks) and is posed on the Gramian `G = J Jᵀ` of the per-task gradients,
+so it costs nothing next to the backward passes that produce `J`. All of
+it is `keras.ops` (no scipy, cvxpy or host round trip), works in float32
+and float64, and traces into `tf.function` and XLA.
+
+The workhorse is a convex quadratic program over the non-negative orthant,
+
+```
+minimize_x  ½ xᵀ Q x + cᵀ x    subject to  x >= 0,    (Q PSD)
+```
+
+which covers the min-norm point of MGDA (Sener & Koltun, 2018) and the
+projections onto the dual cone of UPGrad and DualProj (Quinton & Rey,
+2024). It is solved exactly:
+
+- `"enumerate"` (small `T`): every support set `F` gives the candidate
+  `x_F = -pinv(Q_FF) c_F`, `x = 0` elsewhere; the candidate with the
+  smallest violation of the KKT conditions is returned. For a convex
+  problem any KKT point is optimal, and there is always an optimal point
+  whose support has linearly independent columns, so the solution is among
+  the candidates. The `2^T` pseudo-inverses do not depend on `c`, so many
+  right-hand sides share them, and there is no loop in the graph.
+- `"active_set"` (larger `T`): the Lawson-Hanson active-set method in its
+  Gramian form, batched over right-hand sides, inside one `while_loop`.
+
+Both first rescale the problem so that `Q` has a unit diagonal (a positive
+diagonal change of variables keeps `x >= 0`), which makes them indifferent
+to task gradients whose norms differ by many orders of magnitude.
+
+References:
+- Lawson, Hanson (1974). Solving Least Squares Problems, chapter 23.
+  Prentice-Hall.
+"""
+
+import itertools
+from typing import Any
+
+import numpy as np
+from keras import backend
+from keras import ops
+
+from keras_mtl.types import Tensor
+
+# Largest number of tasks for which "auto" enumerates the 2^T support sets.
+ENUMERATION_MAX_TASKS = 6
+
+
+def _epsilon(dtype: Any) -> float:
+    return float(np.finfo(backend.standardize_dtype(dtype)).eps)
+
+
+def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
+    """The pseudo-inverse of a (batch of) symmetric matrices.
+
+    Eigenvalues below `rcond * max|eigenvalue|` (and negative rounding
+    noise of PSD inputs) are treated as zero, so singular inputs give
+    finite results instead of the errors of `solve`.
+
+    Args:
+        matrix: `[..., n, n]` symmetric tensor.
+        rcond: Relative cut-off; default `10 * n * epsilon`.
+
+    Returns:
+        `[..., n, n]` tensor.
+    """
+    matrix = ops.convert_to_tensor(matrix)
+    n = matrix.shape[-1]
+    if rcond is None:
+        rcond = 10.0 * n * _epsilon(matrix.dtype)
+    values, vectors = ops.eigh(matrix)
+    cutoff = rcond * ops.max(ops.abs(values), axis=-1, keepdims=True)
+    keep = values > cutoff
+    inverse = ops.where(keep, 1.0 / ops.where(keep, values, 1.0), 0.0)
+    return ops.matmul(vectors * inverse[..., None, :],
+                      ops.swapaxes(vectors, -1, -2))
+
+
+def _support_masks(num_tasks: int, dtype: Any) -> Tensor:
+    rows = list(itertools.product((0.0, 1.0), repeat=num_tasks))
+    return ops.convert_to_tensor(np.asarray(rows), dtype=dtype)
+
+
+def _masked_systems(quadratic: Tensor, masks: Tensor) -> Tensor:
+    """`Q` restricted to each support, identity elsewhere: `[S, T, T]`."""
+    outer = masks[:, :, None] * masks[:, None, :]
+    eye = ops.eye(quadratic.shape[-1], dtype=quadratic.dtype)
+    return outer * quadratic[None] + (1.0 - masks)[:, :, None] * eye[None]
+
+
+def _enumerate(quadratic: Tensor, linear: Tensor) -> Tensor:
+    num_tasks = quadratic.shape[-1]
+    masks = _support_masks(num_tasks, quadratic.dtype)  # [S, T]
+    inverses = symmetric_pinv(_masked_systems(quadratic, masks))
+    rhs = masks[None] * linear[:, None, :]  # [B, S, T]
+    x = -ops.einsum("sij,bsj->bsi", inverses, rhs) * masks[None]
+    residual = ops.einsum("bsi,ij->bsj", x, quadratic) + linear[:, None, :]
+    violation = ops.maximum(
+        ops.max(ops.abs(residual) * masks[None], axis=-1),
+        ops.max(ops.maximum(-residual, 0.0) * (1.0 - masks)[None], axis=-1))
+    violation = ops.maximum(
+        violation, ops.max(ops.maximum(-x, 0.0), axis=-1))
+    best = ops.argmin(violation, axis=-1)  # [B]
+    chosen = ops.take_along_axis(x, best[:, None, None], axis=1)[:, 0]
+    return ops.maximum(chosen, 0.0)
+
+
+def _active_set(
+    quadratic: Tensor, linear: Tensor, max_iterations: int
+) -> Tensor:
+    """Lawson-Hanson on the Gramian, batched over the rows of `linear`."""
+    dtype = quadratic.dtype
+    num_tasks = quadratic.shape[-1]
+    # Q has a unit diagonal here, so x and the gradient scale with c.
+    tolerance = 10.0 * num_tasks * _epsilon(dtype) * ops.max(
+        ops.abs(linear), axis=-1, keepdims=True)
+    eye = ops.eye(num_tasks, dtype=dtype)
+
+    def solve_on(passive: Tensor) -> Tensor:
+        systems = (passive[:, :, None] * passive[:, None, :] * quadratic
+                   + (1.0 - passive)[:, :, None] * eye)
+        rhs = -passive * linear
+        return ops.einsum(
+            "bij,bj->bi", symmetric_pinv(systems), rhs) * passive
+
+    def condition(i: Any, x: Tensor, passive: Tensor, done: Tensor) -> Any:
+        return ops.logical_and(
+            i < max_iterations, ops.logical_not(ops.all(done)))
+
+    def body(i: Any, x: Tensor, passive: Tensor, done: Tensor) -> tuple:
+        s = solve_on(passive)
+        feasible = ops.all(
+            ops.logical_or(passive < 0.5, s > 0.0), axis=-1, keepdims=True)
+        # Feasible: accept s, then add the most violated constraint or stop.
+        gradient = ops.matmul(s, quadratic) + linear
+        candidates = ops.where(passive < 0.5, -gradient, -np.inf)
+        best = ops.argmax(candidates, axis=-1)
+        improvable = ops.max(candidates, axis=-1, keepdims=True) > tolerance
+        added = ops.maximum(
+            passive, ops.one_hot(best, num_tasks, dtype=dtype)
+            * ops.cast(improvable, dtype))
+        # Infeasible: move from x towards s until a coordinate reaches 0,
+        # and drop the coordinates that did from the passive set.
+        blocking = ops.logical_and(passive > 0.5, s <= 0.0)
+        ratios = ops.where(
+            blocking, ops.divide_no_nan(x, ops.where(blocking, x - s, 1.0)),
+            np.inf)
+        step = ops.clip(ops.min(ratios, axis=-1, keepdims=True), 0.0, 1.0)
+        moved = x + step * (s - x)
+        kept = ops.cast(moved > tolerance, dtype) * passive
+        moved = moved * kept
+        new_x = ops.where(feasible, s, moved)
+        new_passive = ops.where(feasible, added, kept)
+        new_done = ops.logical_or(
+            done, ops.logical_and(feasible, ops.logical_not(improvable)))
+        keep_old = done
+        return (
+            i + 1,
+            ops.where(keep_old, x, new_x),
+            ops.where(keep_old, passive, new_passive),
+            new_done,
+        )
+
+    batch = ops.shape(linear)[0]
+    x0 = ops.zeros_like(linear)
+    state = (ops.convert_to_tensor(0), x0, x0,
+             ops.zeros((batch, 1), dtype="bool"))
+    _, x, _, _ = ops.while_loop(condition, body, state)
+    return ops.maximum(x, 0.0)
+
+
+def nonnegative_qp(
+    quadratic: Tensor,
+    linear: Tensor,
+    method: str = "auto",
+    max_iterations: int | None = None,
+) -> Tensor:
+    """Solves `min_x ½ xᵀ Q x + cᵀ x` subject to `x >= 0`, exactly.
+
+    Args:
+        quadratic: `[T, T]` symmetric positive semi-definite `Q`.
+        linear: `[T]` or `[B, T]` (a batch of problems sharing `Q`) `c`.
+            The problem must be bounded below, e.g. `c` in the range of
+            `Q`, as in every use in keras_mtl.
+        method: `"enumerate"` (exact, loop-free, `2^T` small systems),
+            `"active_set"` (Lawson-Hanson) or `"auto"` (enumerate up to
+            `ENUMERATION_MAX_TASKS` tasks).
+        max_iterations: Cap on active-set iterations (default `10 T + 10`).
+
+    Returns:
+        `x` with the shape of `linear`, non-negative.
+    """
+    if method not in ("auto", "enumerate", "active_set"):
+        raise ValueError(
+            "Argument `method` must be one of 'auto', 'enumerate', "
+            f"'active_set'. Received: method={method!r}.")
+    quadratic = ops.convert_to_tensor(quadratic)
+    linear = ops.cast(linear, quadratic.dtype)
+    squeeze = len(linear.shape) == 1
+    if squeeze:
+        linear = linear[None]
+    num_tasks = quadratic.shape[-1]
+    diagonal = ops.diagonal(quadratic)
+    scale = ops.where(diagonal > 0.0,
+                      ops.rsqrt(ops.where(diagonal > 0.0, diagonal, 1.0)),
+                      1.0)
+    unit = (quadratic * scale[:, None]) * scale[None, :]
+    unit = 0.5 * (unit + ops.transpose(unit))
+    scaled_linear = linear * scale[None, :]
+    if method == "auto":
+        method = ("enumerate" if num_tasks <= ENUMERATION_MAX_TASKS
+                  else "active_set")
+    if method == "enumerate":
+        y = _enumerate(unit, scaled_linear)
+    else:
+        if max_iterations is None:
+            max_iterations = 10 * num_tasks + 10
+        y = _active_set(unit, scaled_linear, max_iterations)
+    x = y * scale[None, :]
+    return x[0] if squeeze else x
+
+
+def normalize_gramian(gramian: Tensor) -> Tensor:
+    """`G` divided by its largest diagonal entry (unchanged when zero).
+
+    Task weights that are invariant to a common scale of the gradients are
+    best computed on this well-scaled copy.
+    """
+    gramian = ops.convert_to_tensor(gramian)
+    largest = ops.max(ops.diagonal(gramian))
+    return gramian / ops.where(largest > 0.0, largest, 1.0)
+
+
+def min_norm_weights(gramian: Tensor, method: str = "auto") -> Tensor:
+    """Weights `α` on the simplex minimising `‖αᵀ J‖² = αᵀ G α`.
+
+    The min-norm point of the convex hull of the task gradients (MGDA).
+    Posed as the non-negative least-squares problem
+    `min_{λ>=0} ‖Jᵀλ‖² + (1ᵀλ - 1)²` whose solution is `λ = s α*` with
+    `s = 1 / (1 + ‖J ᵀα*‖²)`, so `α* = λ / Σλ`.
+
+    Args:
+        gramian: `[T, T]` Gramian `J Jᵀ`.
+        method: As in `nonnegative_qp`.
+
+    Returns:
+        `[T]` non-negative weights summing to one.
+    """
+    gramian = normalize_gramian(gramian)
+    ones = ops.ones_like(gramian)
+    lam = nonnegative_qp(
+        gramian + ones, -ops.ones_like(gramian[0]), method=method)
+    total = ops.sum(lam)
+    uniform = ops.ones_like(lam) / lam.shape[0]
+    return ops.where(total > 0.0, lam / ops.where(total > 0.0, total, 1.0),
+                     uniform)
+
+
+def dual_cone_weights(
+    gramian: Tensor, preferences: Tensor, method: str = "auto"
+) -> Tensor:
+    """Weights of the projections of `uᵀ J` onto the dual cone of `J`.
+
+    The dual cone `{g : J g >= 0}` holds the directions that conflict with
+    no task. For each row `u` of `preferences`, the projection of `uᵀ J`
+    onto it is `vᵀ J` with `v = argmin_{v >= u} vᵀ G v` (Quinton & Rey,
+    2024, Proposition 1); here `v = u + λ`, `λ >= 0` solving
+    `min ½ λᵀ G λ + (G u)ᵀ λ`.
+
+    Args:
+        gramian: `[T, T]` Gramian `J Jᵀ`.
+        preferences: `[T]` or `[B, T]` vectors `u`.
+        method: As in `nonnegative_qp`.
+
+    Returns:
+        `v` with the shape of `preferences`.
+
+    References:
+    - Quinton, Rey (2024). Jacobian Descent for Multi-Objective
+      Optimization. arXiv:2406.16232.
+    """
+    gramian = normalize_gramian(gramian)
+    preferences = ops.cast(preferences, gramian.dtype)
+    squeeze = len(preferences.shape) == 1
+    u = preferences[None] if squeeze else preferences
+    lam = nonnegative_qp(gramian, ops.matmul(u, gramian), method=method)
+    v = u + lam
+    return v[0] if squeeze else v
