@@ -72,7 +72,14 @@ class _Hidden:
 
 
 class _EpochHooks(keras.callbacks.Callback):
-    """Calls the weighting's and aggregator's epoch-level updates."""
+    """Calls the weighting's and aggregator's epoch-level updates
+    (`on_epoch_begin`, `on_epoch_end`)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        model = self.model
+        for part in (model.weighting, model.aggregator):
+            if part is not None and hasattr(part, "on_epoch_begin"):
+                part.on_epoch_begin(epoch, logs or {})
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         model = self.model
@@ -157,7 +164,7 @@ class MultiTaskModel(keras.Model):
         self._representation_name = representation
         self._hidden = _Hidden(representation_model=None, engine=None,
                                task_losses=None, metric_sets=None,
-                               compile_args=None)
+                               compile_args=None, task_mask=None)
 
     # ------------------------------------------------------------------
     # What the model knows about its tasks.
@@ -228,6 +235,19 @@ class MultiTaskModel(keras.Model):
         result = hidden.representation_model(inputs, training=training)
         return result["outputs"], result["representation"]
 
+    def set_task_mask(self, mask: keras.Variable | None) -> None:
+        """Multiplies a `[T]` mask into the task weights of training steps.
+
+        1 trains a task on a step, 0 leaves it out (its loss is still
+        computed and logged; its `<task>_weight` logs as 0); None removes
+        the mask. Per-step task schedules
+        (`keras_mtl.callbacks.TaskSchedule`) assign the variable between
+        steps. Evaluation is never masked.
+        """
+        self._hidden.task_mask = mask
+        if self.train_function is not None:  # retrace with the new mask
+            self.make_train_function(force=True)
+
     # ------------------------------------------------------------------
     # Compile.
 
@@ -295,8 +315,9 @@ class MultiTaskModel(keras.Model):
         weighting.bind(names)
 
         hidden = self._hidden
-        hidden.task_losses = [
-            MaskedTaskLoss(t, losses[t.name]) for t in self._task_list]
+        hidden.task_losses = [  # a MaskedTaskLoss given is used as is
+            losses[t.name] if isinstance(losses[t.name], MaskedTaskLoss)
+            else MaskedTaskLoss(t, losses[t.name]) for t in self._task_list]
         hidden.metric_sets = {
             t.name: make_task_metrics(t, (metrics or {}).get(t.name))
             for t in self._task_list}
@@ -341,6 +362,14 @@ class MultiTaskModel(keras.Model):
         found += hidden.loss_metrics + hidden.weight_metrics
         for metric_list in hidden.metric_sets.values():
             found += metric_list
+        # Metrics that layers own (e.g. SoftSharing's penalty), as
+        # keras.Model.metrics collects them.
+        seen = {id(m) for m in found}
+        for layer in self._flatten_layers(include_self=False):
+            for metric in layer.metrics:
+                if id(metric) not in seen:
+                    seen.add(id(metric))
+                    found.append(metric)
         return found
 
     def get_compile_config(self) -> dict[str, Any]:
@@ -445,9 +474,14 @@ class MultiTaskModel(keras.Model):
         last = shared[-1].trainable_variables
         replica = tf.distribute.get_replica_context()
         norms = []
-        for t in range(len(self._task_list)):
+        num_tasks = len(self._task_list)
+        for t in range(num_tasks):
+            # Select task t with `output_gradients`: slicing `weighted`
+            # here, outside the tape, would not be recorded (None grads).
+            selector = tf.one_hot(t, num_tasks, dtype=weighted.dtype)
+            grads = tape.gradient(weighted, last, output_gradients=selector)
             grads = [tf.zeros_like(v) if g is None else g
-                     for g, v in zip(tape.gradient(weighted[t], last), last)]
+                     for g, v in zip(grads, last)]
             if tf.distribute.has_strategy() and replica is not None:
                 grads = replica.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             norms.append(tf.linalg.global_norm(grads))
@@ -474,6 +508,8 @@ class MultiTaskModel(keras.Model):
             partial, losses, counts, prepared = self._task_losses(
                 y, outputs, sample_weight)
             weights = self.weighting(losses, training=True)
+            if self._hidden.task_mask is not None:  # per-step schedule
+                weights = weights * self._hidden.task_mask
             # Terms that are not task losses, split across replicas so that
             # their sum over replicas counts them once.
             extra = self._replica_scale() * (

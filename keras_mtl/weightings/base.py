@@ -27,6 +27,8 @@ class Weighting(keras.layers.Layer):
     - `regularization(losses)`: a scalar added to the objective, for
       strategies whose weights are learned (uncertainty weighting's
       log-variance terms);
+    - `on_epoch_begin(epoch, logs)`: an eager update before each epoch
+      (epoch-based schedules);
     - `on_epoch_end(epoch, logs)`: an eager, epoch-level update (DWA);
     - `after_step(losses_before, losses_after)`: an update from the task
       losses of the same batch measured again after the optimizer step
@@ -78,6 +80,9 @@ class Weighting(keras.layers.Layer):
     def regularization(self, losses: Tensor) -> Tensor:
         """A scalar added to the training objective (0 by default)."""
         return ops.zeros((), dtype="float32")
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Eager update before epoch `epoch` starts (none by default)."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         """Eager epoch-level update (none by default)."""
