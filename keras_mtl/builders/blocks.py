@@ -6,7 +6,10 @@ block is *shared* when all tasks call the same layer object and *copied* per
 task otherwise: a copy has the same configuration and fresh weights.
 """
 
+import contextlib
+import contextvars
 from typing import Any
+from typing import Iterator
 from typing import Sequence
 
 import keras
@@ -121,8 +124,44 @@ def make_blocks(trunk: TrunkSpec, activation: str = "relu",
     return [Block(s, i, activation, dropout) for i, s in enumerate(specs)]
 
 
+class _FusedFeatures:
+    """The fused tensor that stands for `inputs` inside `fused_features`."""
+
+    def __init__(self, inputs: Inputs, features: KerasTensor) -> None:
+        self.inputs = inputs
+        self.features = features
+        self.used = False
+
+
+_FUSED: contextvars.ContextVar[_FusedFeatures | None] = \
+    contextvars.ContextVar("keras_mtl_fused_features", default=None)
+
+
+@contextlib.contextmanager
+def fused_features(inputs: Inputs,
+                   features: KerasTensor) -> Iterator[_FusedFeatures]:
+    """Within the block, `merge_inputs(inputs)` returns `features`.
+
+    `keras_mtl.build` fuses multimodal inputs (encoders, fusion layers)
+    into one tensor and runs any builder in this scope, so that every
+    architecture starts from the fused tensor while its model keeps the
+    original named inputs. The yielded object's `used` says whether the
+    builder read its inputs through `merge_inputs`.
+    """
+    scope = _FusedFeatures(inputs, features)
+    token = _FUSED.set(scope)
+    try:
+        yield scope
+    finally:
+        _FUSED.reset(token)
+
+
 def merge_inputs(inputs: Inputs) -> KerasTensor:
     """One tensor from the model inputs (flattened and concatenated)."""
+    scope = _FUSED.get()
+    if scope is not None and scope.inputs is inputs:
+        scope.used = True
+        return scope.features
     if isinstance(inputs, dict):
         if not inputs:
             raise ValueError("Argument `inputs` is an empty dict.")

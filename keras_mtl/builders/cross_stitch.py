@@ -1,0 +1,91 @@
+"""Cross-stitch networks: task columns mixed by learned units.
+
+```
+inputs -> [shared bottom: trunk[:sharing_depth]]        (default: none)
+       -> per task t: block_i copy -> cross-stitch unit i (all tasks) -> ...
+       -> head_t
+```
+
+A cross-stitch unit follows every column block; it starts near the
+identity (`self_weight=0.9`). Columns mixed by a unit feed every task, so
+the graph counts them, and the units, as shared.
+
+Reference: Misra, Shrivastava, Gupta, Hebert (2016). Cross-stitch Networks
+for Multi-task Learning. CVPR. arXiv:1604.03539.
+"""
+
+from typing import Sequence
+
+from keras_mtl.builders.blocks import flatten_if_needed
+from keras_mtl.builders.blocks import make_blocks
+from keras_mtl.builders.blocks import merge_inputs
+from keras_mtl.builders.hard import check_sharing_depth
+from keras_mtl.builders.soft import check_column_depth
+from keras_mtl.layers.cross_stitch import CrossStitch
+from keras_mtl.model import MultiTaskModel
+from keras_mtl.model import _validate_tasks
+from keras_mtl.tasks import Task
+from keras_mtl.types import Inputs
+from keras_mtl.types import TrunkSpec
+
+
+def build_cross_stitch(
+    inputs: Inputs,
+    tasks: Sequence[Task],
+    trunk: TrunkSpec = None,
+    sharing_depth: int = 0,
+    self_weight: float = 0.9,
+    per_channel: bool = False,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    name: str = "cross_stitch",
+) -> MultiTaskModel:
+    """Builds a cross-stitch `MultiTaskModel`.
+
+    Args:
+        inputs: A `keras.Input` or a dict of named inputs.
+        tasks: The `keras_mtl.Task` list.
+        trunk: Dense widths (default `(128, 64)`), a list of layers (one
+            block each) or a single layer; copied into one column per task.
+        sharing_depth: How many leading blocks are hard-shared below the
+            columns (default 0).
+        self_weight: Initial weight of a task's own column in each unit
+            (1.0: independent columns at initialisation).
+        per_channel: One mixing matrix per channel instead of per unit.
+        activation: Activation of Dense blocks.
+        dropout: Dropout after each Dense block.
+        name: Model name.
+
+    Returns:
+        A `MultiTaskModel` with units `"cross_stitch_<block>"`.
+
+    Example:
+
+    ```python
+    model = keras_mtl.build(keras.Input((100,)), tasks,
+                            architecture="cross_stitch", trunk=(64, 32))
+    ```
+
+    References:
+    - Misra, Shrivastava, Gupta, Hebert (2016). Cross-stitch Networks for
+      Multi-task Learning. CVPR. arXiv:1604.03539.
+    """
+    tasks = _validate_tasks(tasks)
+    blocks = make_blocks(trunk, activation, dropout)
+    depth = check_sharing_depth(sharing_depth, len(blocks))
+    check_column_depth("cross-stitch", depth, len(blocks))
+    x = merge_inputs(inputs)
+    for block in blocks[:depth]:
+        x = block(x, prefix=None)
+    columns = [x] * len(tasks)
+    for index in range(depth, len(blocks)):
+        columns = [blocks[index](h, prefix=t.name)
+                   for h, t in zip(columns, tasks)]
+        if len(tasks) > 1:
+            columns = CrossStitch(
+                self_weight=self_weight, per_channel=per_channel,
+                name=f"cross_stitch_{index}")(columns)
+    outputs = {
+        t.name: t.build_head(flatten_if_needed(h, t.name, "head"))
+        for t, h in zip(tasks, columns)}
+    return MultiTaskModel(inputs, outputs, name=name, tasks=tasks)
