@@ -26,6 +26,7 @@ from keras_mtl.gradients import GradientEngine
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.ownership import layer_owners
 from keras_mtl.registry import register
+from keras_mtl.task_learning_rates import TaskUpdateScaler
 from keras_mtl.task_metrics import make_task_metrics
 from keras_mtl.tasks import Task
 from keras_mtl.types import Tensor
@@ -263,6 +264,7 @@ class MultiTaskModel(keras.Model):
         steps_per_execution: int = 1,
         jit_compile: Any = "auto",
         auto_scale_loss: bool = True,
+        task_learning_rates: Mapping[str, float] | None = None,
     ) -> None:
         """Configures the model for multi-task training.
 
@@ -281,6 +283,10 @@ class MultiTaskModel(keras.Model):
                 None: one gradient of the weighted sum, the fast path).
             run_eagerly, steps_per_execution, jit_compile,
             auto_scale_loss: As in `keras.Model.compile`.
+            task_learning_rates: Optional `{task: multiplier >= 0}`
+                scaling the optimizer's update of each task's own
+                variables (`task_variables`); right for Adam too, see
+                `keras_mtl.task_learning_rates`.
         """
         names = self.task_names
         if isinstance(loss, Mapping):
@@ -328,6 +334,8 @@ class MultiTaskModel(keras.Model):
         self._replace_tracked("weighting", weighting)
         self._replace_tracked("aggregator", aggregator)
         hidden.engine = GradientEngine(self, aggregator)
+        hidden.update_scaler = None if task_learning_rates is None else (
+            TaskUpdateScaler(self, task_learning_rates))
         super().compile(
             optimizer=optimizer,
             run_eagerly=run_eagerly,
@@ -345,6 +353,7 @@ class MultiTaskModel(keras.Model):
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
             "auto_scale_loss": auto_scale_loss,
+            "task_learning_rates": task_learning_rates,
         }
 
     def _replace_tracked(self, attr: str, value: Any) -> None:
@@ -528,8 +537,12 @@ class MultiTaskModel(keras.Model):
             self.weighting.update_from_gradients(
                 losses, self._last_shared_gradient_norms(tape, weighted))
         del tape
+        scaler = self._hidden.update_scaler  # per-task learning rates
+        before = scaler.snapshot() if scaler is not None else None
         self.optimizer.apply_gradients(
             zip(gradients, self.trainable_variables))
+        if scaler is not None:
+            scaler.rescale(before)
         if self.weighting.requires_post_step_losses:
             after = self(x, training=False)
             _, losses_after, _, _ = self._task_losses(
