@@ -17,7 +17,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from keras_mtl import aggregators  # noqa: E402
 from keras_mtl import builders  # noqa: E402
+from keras_mtl import callbacks  # noqa: E402
 from keras_mtl import data  # noqa: E402
+from keras_mtl import layers  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
 from keras_mtl.model import MultiTaskModel  # noqa: E402
@@ -31,6 +33,8 @@ __all__ = [
     "aggregators",
     "build",
     "builders",
+    "callbacks",
     "data",
+    "layers",
     "weightings",
 ]

@@ -1,5 +1,6 @@
 """Keras callbacks for multi-task training (one callback per file)."""
 
+from keras_mtl.callbacks.expert_utilisation import ExpertUtilisation
 from keras_mtl.callbacks.task_schedule import TaskSchedule
 
-__all__: list[str] = ["TaskSchedule"]
+__all__: list[str] = ["ExpertUtilisation", "TaskSchedule"]
