@@ -599,6 +599,9 @@ class MultiTaskModel(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, _EpochHooks) for c in callbacks):
             callbacks = [_EpochHooks()] + callbacks
+        for callback in callbacks:  # e.g. TaskWeightLogger finds TensorBoard
+            if hasattr(callback, "set_sibling_callbacks"):
+                callback.set_sibling_callbacks(callbacks)
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def evaluate(self, *args: Any, return_dict: bool = True,

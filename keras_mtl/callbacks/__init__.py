@@ -2,5 +2,7 @@
 
 from keras_mtl.callbacks.expert_utilisation import ExpertUtilisation
 from keras_mtl.callbacks.task_schedule import TaskSchedule
+from keras_mtl.callbacks.task_weights import TaskWeightLogger
 
-__all__: list[str] = ["ExpertUtilisation", "TaskSchedule"]
+__all__: list[str] = ["ExpertUtilisation", "TaskSchedule",
+                      "TaskWeightLogger"]
