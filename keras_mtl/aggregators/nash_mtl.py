@@ -42,7 +42,7 @@ class NashMTL(GramianAggregator):
     the bargaining and get weight 0. Where the gradients are linearly
     dependent with a non-negative null combination (exactly opposite
     gradients, for instance) no solution exists; a small ridge
-    `epsilon · mean(diag G)` on the Gramian keeps the weights finite, and
+    `epsilon · diag(G)` on the Gramian keeps the weights finite, and
     the update then shrinks towards 0. Gradient clipping (the paper's
     `max_norm`) belongs to the optimizer: use `clipnorm=`.
 
@@ -81,7 +81,7 @@ class NashMTL(GramianAggregator):
         update_frequency: int = 1,
         normalize: bool = True,
         max_iterations: int = 100,
-        epsilon: float = 1e-8,
+        epsilon: float = 1e-10,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "nash_mtl")
@@ -148,19 +148,20 @@ class NashMTL(GramianAggregator):
             matrix = matrix / ops.where(norm > zero, norm, ops.ones_like(norm))
         diagonal = ops.maximum(ops.diagonal(matrix), zero)
         num_tasks = ops.shape(matrix)[0]
-        active = diagonal > ops.max(diagonal) * 1e-12
-        scale = ops.sum(ops.where(active, diagonal, zero)) / ops.maximum(
-            ops.sum(ops.cast(active, "float64")), 1.0)
-        safe_scale = ops.where(scale > zero, scale, ops.ones_like(scale))
+        eps = _machine_epsilon(dtype)
+        active = diagonal > ops.max(diagonal) * eps * eps
+        norms = ops.sqrt(ops.where(active, diagonal, ops.ones_like(diagonal)))
         pair = ops.logical_and(active[:, None], active[None, :])
         eye = ops.eye(num_tasks, dtype="float64")
-        ridge = max(self.epsilon, 10.0 * _machine_epsilon(dtype))
+        ridge = max(self.epsilon, 10.0 * eps)
+        # With α = β / |g|, G α = 1 / α becomes C β = 1 / β for the unit
+        # diagonal C = D⁻¹ G D⁻¹, where the ridge is relative to each task.
         # Inactive tasks are decoupled (identity rows) and zeroed below.
-        scaled = ops.where(pair, matrix / safe_scale, eye) + ridge * eye
-        start = ops.rsqrt(ops.diagonal(scaled))
-        solution = self._newton(scaled, start)
-        weights = ops.where(active, solution / ops.sqrt(safe_scale), zero)
-        weights = ops.where(scale > zero, weights, ops.zeros_like(weights))
+        unit = matrix / (norms[:, None] * norms[None, :])
+        unit = ops.where(pair, unit, eye) + ridge * eye
+        start = ops.ones_like(diagonal) * (1.0 + ridge) ** -0.5
+        solution = self._newton(unit, start)
+        weights = ops.where(active, solution / norms, zero)
         return ops.cast(weights, dtype)
 
     def _newton(self, matrix: Tensor, start: Tensor) -> Tensor:

@@ -71,6 +71,8 @@ class RGW(GramianAggregator):
 
     def random_weights(self, num_tasks: int, dtype: Any = "float32") -> Tensor:
         """Draws one `[num_tasks]` weight vector (non-negative, sum 1)."""
+        if num_tasks == 1:
+            return ops.ones((1,), dtype)
         if self.distribution == "normal":
             draws = keras.random.normal(
                 (num_tasks,), dtype=dtype, seed=self.seed_generator)
