@@ -10,20 +10,36 @@ from typing import Any
 from keras_mtl.aggregators.aligned_mtl import AlignedMTL
 from keras_mtl.aggregators.base import Aggregator
 from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.aggregators.cagrad import CAGrad
 from keras_mtl.aggregators.config import ConFIG
+from keras_mtl.aggregators.dualproj import DualProj
 from keras_mtl.aggregators.graddrop import GradDrop
 from keras_mtl.aggregators.gradvac import GradVac
+from keras_mtl.aggregators.imtl_g import IMTLG
+from keras_mtl.aggregators.mean import Mean
+from keras_mtl.aggregators.mgda import MGDA
 from keras_mtl.aggregators.nash_mtl import NashMTL
+from keras_mtl.aggregators.pcgrad import PCGrad
 from keras_mtl.aggregators.rgw import RGW
+from keras_mtl.aggregators.sum import Sum
+from keras_mtl.aggregators.upgrad import UPGrad
 from keras_mtl.registry import get_from_registry
 
 _REGISTRY: dict[str, Any] = {
     "aligned_mtl": AlignedMTL,
+    "cagrad": CAGrad,
     "config": ConFIG,
+    "dualproj": DualProj,
     "graddrop": GradDrop,
     "gradvac": GradVac,
+    "imtl_g": IMTLG,
+    "mean": Mean,
+    "mgda": MGDA,
     "nash_mtl": NashMTL,
+    "pcgrad": PCGrad,
     "rgw": RGW,
+    "sum": Sum,
+    "upgrad": UPGrad,
 }
 
 
@@ -38,11 +54,19 @@ def get(identifier: Any) -> Aggregator | None:
 __all__ = [
     "Aggregator",
     "AlignedMTL",
+    "CAGrad",
     "ConFIG",
+    "DualProj",
     "GradDrop",
     "GradVac",
     "GramianAggregator",
+    "IMTLG",
+    "MGDA",
+    "Mean",
     "NashMTL",
+    "PCGrad",
     "RGW",
+    "Sum",
+    "UPGrad",
     "get",
 ]

@@ -78,13 +78,16 @@ def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
                       ops.swapaxes(vectors, -1, -2))
 
 
-def _support_masks(num_tasks: int, dtype: Any) -> Tensor:
+def support_masks(num_tasks: int, dtype: Any) -> Tensor:
+    """All `2^T` subsets of the tasks as 0/1 rows: `[2^T, T]`."""
     rows = list(itertools.product((0.0, 1.0), repeat=num_tasks))
     return ops.convert_to_tensor(np.asarray(rows), dtype=dtype)
 
 
-def _masked_systems(quadratic: Tensor, masks: Tensor) -> Tensor:
-    """`Q` restricted to each support, identity elsewhere: `[S, T, T]`."""
+def masked_systems(quadratic: Tensor, masks: Tensor) -> Tensor:
+    """`Q` restricted to each support (rows of `masks`), identity
+    elsewhere: `[S, T, T]`, block diagonal, so that its pseudo-inverse
+    holds `pinv(Q_SS)` on the support."""
     outer = masks[:, :, None] * masks[:, None, :]
     eye = ops.eye(quadratic.shape[-1], dtype=quadratic.dtype)
     return outer * quadratic[None] + (1.0 - masks)[:, :, None] * eye[None]
@@ -92,8 +95,8 @@ def _masked_systems(quadratic: Tensor, masks: Tensor) -> Tensor:
 
 def _enumerate(quadratic: Tensor, linear: Tensor) -> Tensor:
     num_tasks = quadratic.shape[-1]
-    masks = _support_masks(num_tasks, quadratic.dtype)  # [S, T]
-    inverses = symmetric_pinv(_masked_systems(quadratic, masks))
+    masks = support_masks(num_tasks, quadratic.dtype)  # [S, T]
+    inverses = symmetric_pinv(masked_systems(quadratic, masks))
     rhs = masks[None] * linear[:, None, :]  # [B, S, T]
     x = -ops.einsum("sij,bsj->bsi", inverses, rhs) * masks[None]
     residual = ops.einsum("bsi,ij->bsj", x, quadratic) + linear[:, None, :]
