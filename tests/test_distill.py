@@ -1,0 +1,189 @@
+"""Tests of `keras_mtl.distill`: the loss formula, caching, a small win."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_mtl
+from keras_mtl import Task
+from keras_mtl import distill
+from keras_mtl.data import partial
+
+
+def _np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _bernoulli_kl(q, p):
+    return q * np.log(q / p) + (1 - q) * np.log((1 - q) / (1 - p))
+
+
+def _value(loss, y_true, y_pred, sample_weight=None):
+    total, count, _, _ = loss(y_true, tf.constant(y_pred, tf.float32),
+                              sample_weight)
+    return float(total / count)
+
+
+def test_binary_formula_by_hand():
+    alpha, t = 0.3, 2.0
+    p = np.array([0.8, 0.3])
+    q = np.array([0.9, 0.4])
+    y = np.array([1, 0])
+    task_term = -np.log([0.8, 0.7])
+    logit = lambda v: np.log(v / (1 - v))  # noqa: E731
+    soft = t * t * _bernoulli_kl(_np_sigmoid(logit(q) / t),
+                                 _np_sigmoid(logit(p) / t))
+    expected = np.mean(alpha * task_term + (1 - alpha) * soft)
+    loss = distill.DistillationLoss(Task("a", "binary"), alpha, t)
+    got = _value(loss, {"label": y, "teacher": q[:, None]}, p[:, None])
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_multiclass_formula_by_hand():
+    alpha, t = 0.5, 3.0
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    q = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    y = np.array([0, 2])
+    task_term = -np.log([0.7, 0.8])
+
+    def soften(v):
+        z = np.log(v) / t
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    q_t, p_t = soften(q), soften(p)
+    soft = t * t * np.sum(q_t * np.log(q_t / p_t), axis=1)
+    expected = np.mean(alpha * task_term + (1 - alpha) * soft)
+    loss = distill.DistillationLoss(
+        Task("d", "multiclass", num_classes=3), alpha, t)
+    assert _value(loss, {"label": y, "teacher": q}, p) == pytest.approx(
+        expected, rel=1e-5)
+
+
+def test_regression_formula_and_missing_labels():
+    alpha = 0.25
+    p = np.array([[1.0], [2.0], [0.5]])
+    q = np.array([[1.5], [1.0], [0.0]])
+    y = np.array([[2.0], [np.nan], [1.0]])  # second sample: no label
+    loss = distill.DistillationLoss(Task("r", "regression"), alpha)
+    task_term = np.array([1.0, 0.0, 0.25])  # (y - p)^2, 0 when unlabelled
+    soft = np.array([0.25, 1.0, 0.25])      # (q - p)^2
+    expected = np.sum(alpha * task_term + (1 - alpha) * soft) / 3
+    got = _value(loss, {"label": y, "teacher": q}, p)
+    assert got == pytest.approx(expected, rel=1e-6)
+    # Without distillation on unlabelled samples: both terms over labels.
+    strict = distill.DistillationLoss(Task("r", "regression"), alpha,
+                                      distill_unlabeled=False)
+    expected = np.sum((alpha * task_term + (1 - alpha) * soft)[[0, 2]]) / 2
+    assert _value(strict, {"label": y, "teacher": q}, p) == pytest.approx(
+        expected, rel=1e-6)
+    # Plain labels: the task's masked loss alone (evaluation).
+    assert _value(loss, y, p) == pytest.approx(np.mean([1.0, 0.25]))
+
+
+def test_alpha_one_is_the_task_loss_and_errors():
+    p = np.array([[0.8], [0.3]])
+    y = np.array([1, 0])
+    loss = distill.DistillationLoss(Task("a", "binary"), alpha=1.0)
+    plain = _value(loss, y, p)
+    assert _value(loss, {"label": y, "teacher": np.array([[0.1], [0.9]])},
+                  p) == pytest.approx(plain, rel=1e-6)
+    with pytest.raises(ValueError, match="'a'.*alpha"):
+        distill.DistillationLoss(Task("a", "binary"), alpha=1.5)
+    with pytest.raises(ValueError, match="keys"):
+        _value(loss, {"label": y}, p)
+
+
+def _problem(n, seed):
+    rng = np.random.default_rng(seed)
+    w1, w2 = np.random.default_rng(99).normal(size=(2, 10))
+    x = rng.normal(size=(n, 10)).astype("float32")
+    a = ((x @ w1 + np.sin(2 * x[:, 0])) > 0).astype("int32")
+    b = (np.sin(x @ w2 / 2) + 0.3 * x[:, 1] ** 2).astype("float32")[:, None]
+    return x, {"a": a, "b": b}
+
+
+TASKS = [Task("a", "binary"), Task("b", "regression")]
+
+
+def _student(seed=1):
+    keras.utils.set_random_seed(seed)
+    return keras_mtl.build(keras.Input((10,)), TASKS, trunk=(16,))
+
+
+def test_student_from_teachers_beats_student_without_them(tmp_path):
+    """Teachers see 1,000 labelled samples; the student's transfer set has
+    the same 1,000 inputs but only ~6% of the labels. Measured here (seeds
+    as below, 12 epochs): with teachers a_auc 0.984 / b_mae 0.322, without
+    them a_auc 0.848 / b_mae 0.463."""
+    x, y = _problem(1000, 0)
+    x_test, y_test = _problem(1000, 1)
+    teachers = distill.train_teachers(
+        lambda task: keras_mtl.build(keras.Input((10,)), [task],
+                                     trunk=(64, 64)),
+        TASKS, x, y, epochs=12, batch_size=64,
+        optimizer=keras.optimizers.Adam(0.003))
+    cached = distill.teacher_predictions(teachers, x)
+    for teacher in teachers.values():  # the student never calls them
+        teacher.predict = None
+    y_few = partial.hide_labels(y, TASKS, 0.06, seed=0)
+
+    with_teachers = _student()
+    with_teachers.compile(
+        keras.optimizers.Adam(0.003),
+        loss=distill.distillation_losses(with_teachers, 0.5, 2.0))
+    with_teachers.fit(x, distill.distillation_targets(y_few, cached),
+                      epochs=12, batch_size=64, verbose=0)
+    without = _student()
+    without.compile(keras.optimizers.Adam(0.003))
+    without.fit(x, y_few, epochs=12, batch_size=64, verbose=0)
+
+    kd = with_teachers.evaluate(x_test, y_test, verbose=0)
+    plain = without.evaluate(x_test, y_test, verbose=0)
+    assert kd["a_auc"] > plain["a_auc"]
+    assert kd["b_mae"] < plain["b_mae"]
+
+    # The compiled student round-trips through .keras with its losses.
+    path = str(tmp_path / "student.keras")
+    with_teachers.save(path)
+    restored = keras.saving.load_model(path)
+    losses = restored._hidden.task_losses
+    assert all(isinstance(loss, distill.DistillationLoss) for loss in losses)
+    assert losses[0].get_config() == with_teachers._hidden.task_losses[
+        0].get_config()
+    np.testing.assert_allclose(
+        restored.predict(x_test[:8], verbose=0)["b"],
+        with_teachers.predict(x_test[:8], verbose=0)["b"], rtol=1e-5)
+
+
+def test_report_lists_metrics_parameters_and_latency():
+    x, y = _problem(64, 2)
+    teachers = {t.name: keras_mtl.build(keras.Input((10,)), [t],
+                                        trunk=(32,)) for t in TASKS}
+    student = _student()
+    report = distill.distillation_report(student, teachers, x, y,
+                                         batch_size=32, repeats=2)
+    assert set(report) == {"student", "teacher a", "teacher b",
+                           "teachers (all)"}
+    assert report["student"]["params"] == student.count_params()
+    assert report["teachers (all)"]["params"] == sum(
+        t.count_params() for t in teachers.values())
+    assert report["student"]["latency_ms"] > 0
+    assert 0.0 <= report["student"]["a_auc"] <= 1.0
+    assert math.isfinite(report["teacher b"]["b_mae"])
+    text = distill.format_report(report)
+    assert "teachers (all)" in text and "latency_ms" in text
+
+
+def test_config_round_trip():
+    loss = distill.DistillationLoss(
+        Task("d", "multiclass", num_classes=4), alpha=0.2, temperature=4.0,
+        distill_unlabeled=False)
+    config = keras.saving.serialize_keras_object(loss)
+    again = keras.saving.deserialize_keras_object(config)
+    assert isinstance(again, distill.DistillationLoss)
+    assert again.get_config() == loss.get_config()
+    assert again.task.num_classes == 4
