@@ -19,6 +19,7 @@ from keras_mtl import aggregators  # noqa: E402
 from keras_mtl import builders  # noqa: E402
 from keras_mtl import callbacks  # noqa: E402
 from keras_mtl import data  # noqa: E402
+from keras_mtl import export  # noqa: E402
 from keras_mtl import layers  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
@@ -35,6 +36,7 @@ __all__ = [
     "builders",
     "callbacks",
     "data",
+    "export",
     "layers",
     "weightings",
 ]
