@@ -35,11 +35,12 @@ def assert_outputs(model, x, num_tasks: int = 2, units: int = 1) -> dict:
 
 
 def assert_trains(model, x, y, epochs: int = 4,
-                  learning_rate: float = 1e-2) -> dict:
+                  learning_rate: float = 1e-2, callbacks=None) -> dict:
     """Fits briefly; every task's loss must fall. Returns the History."""
     model.compile(keras.optimizers.Adam(learning_rate))
     before = model.evaluate(x, y, batch_size=256, verbose=0)
-    history = model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
+    history = model.fit(x, y, epochs=epochs, batch_size=64, verbose=0,
+                        callbacks=callbacks)
     after = model.evaluate(x, y, batch_size=256, verbose=0)
     for task in model.task_names:
         assert after[f"{task}_loss"] < 0.9 * before[f"{task}_loss"], (
@@ -55,6 +56,7 @@ def assert_round_trip(model, x, path) -> keras.Model:
     loaded = keras.saving.load_model(file)
     assert isinstance(loaded, keras_mtl.MultiTaskModel)
     assert loaded.task_names == model.task_names
+    assert loaded.name == model.name
     assert [layer.name for layer in loaded.shared_layers] == \
         [layer.name for layer in model.shared_layers]
     found = loaded.predict(x, verbose=0)
