@@ -628,6 +628,7 @@ class MultiTaskModel(keras.Model):
                  for t in config.pop("tasks")]
         shared_layers = config.pop("shared_layers", ())
         representation = config.pop("representation", None)
+        name = config.get("name")  # Model.from_config pops it from config.
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
         return cls(
             inputs=graph._inputs_struct,
@@ -635,7 +636,7 @@ class MultiTaskModel(keras.Model):
             tasks=tasks,
             shared_layers=shared_layers,
             representation=representation,
-            name=config.get("name"),
+            name=name,
         )
 
 
