@@ -72,21 +72,25 @@ def test_export_in_subprocess_then_inspect(model_file, capsys):
     assert info["size_bytes"] == tflite.stat().st_size
 
 
-def test_export_saved_model_in_process(model_file, capsys):
+def test_export_all_in_process(model_file, capsys):
     folder, model = model_file
-    out = folder / "sm"
-    assert main(["export", str(folder / "model.keras"), "--out",
-                 str(out)]) == 0
-    assert "saved_model" in capsys.readouterr().out
-    assert main(["inspect", str(out)]) == 0
+    out = folder / "bundle"
+    args = ["export", str(folder / "model.keras"), "--format", "all",
+            "--data", str(folder / "samples.npz"), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "saved_model" in printed and "model.tflite" in printed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "export.json", "model.tflite", "saved_model"]
+    assert main(["inspect", str(out / "saved_model")]) == 0
     text = capsys.readouterr().out
     for task in model.task_names:
         assert task in text
     assert "[multiclass]" in text and "parameters" in text
     # Refused without --overwrite, and the message says how to fix it.
-    assert main(["export", str(folder / "model.keras"), "--out",
-                 str(out)]) == 1
+    assert main(args) == 1
     assert "--overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
 
 
 def test_bad_arguments_fail_cleanly(model_file, capsys):

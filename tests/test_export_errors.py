@@ -50,6 +50,24 @@ def test_drawn_inputs_verify_when_none_given(saved_model):
     assert (result.path / "saved_model.pb").is_file()
 
 
+def test_verify_on_a_dataset_reads_its_labels(saved_model):
+    model, result = saved_model
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 8)).astype("float32")
+    y = {"zeta": (x[:, :1] > 0).astype("float32"), "alpha": x[:, 1:2],
+         "mid": np.argmax(x[:, :3], axis=1)}
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    loaded = export.load_saved_model(result.path)
+    report = export.verify_export(model, loaded, data, quantization="dynamic")
+    assert report.num_samples == 20
+    assert report.metric_reference == "labels"
+    assert set(report.tasks["zeta"].metrics) == {"accuracy", "auc"}
+    # The same float SavedModel, so every metric is unchanged.
+    for check in report.tasks.values():
+        for metric in check.metrics:
+            assert check.change(metric) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_existing_path_refused_unless_overwrite(saved_model):
     model, result = saved_model
     with pytest.raises(FileExistsError, match="overwrite=True"):

@@ -40,5 +40,8 @@ class ExportResult:
                 f" to {self.path} [{self.size_bytes / 1024:.1f} KiB]")
         if self.report is None:
             return head + " (not verified)"
-        status = "verified" if self.report.passed else "FAILED"
-        return f"{head}, {status}:\n{self.report}"
+        report = self.report
+        status = "verified" if report.passed else "FAILED"
+        return "\n".join(
+            [f"{head}, {status} on {report.num_samples} "
+             f"{report.inputs_source} samples:"] + report.task_lines())

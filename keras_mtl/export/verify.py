@@ -98,10 +98,9 @@ class VerificationReport:
                 for m, (k, e) in check["metrics"].items()}
         return result
 
-    def __str__(self) -> str:
-        kind = self.quantization or "float32"
-        lines = [f"{self.format} ({kind}) {self.artifact}: "
-                 f"{self.num_samples} {self.inputs_source} samples"]
+    def task_lines(self) -> list[str]:
+        """One line per task: max |diff| and, if quantized, metrics."""
+        lines = []
         for check in self.tasks.values():
             text = f"  {check.task:<16} max|diff| {check.max_abs_diff:.2e}"
             if self.quantization is None:
@@ -112,7 +111,14 @@ class VerificationReport:
         if self.metric_reference == "keras":
             lines.append("  (metrics against the Keras model's predictions; "
                          "pass labels for metrics on data)")
-        return "\n".join(lines)
+        return lines
+
+    def __str__(self) -> str:
+        kind = self.quantization or "float32"
+        return "\n".join(
+            [f"{self.format} ({kind}) {self.artifact}: "
+             f"{self.num_samples} {self.inputs_source} samples"]
+            + self.task_lines())
 
 
 @dataclasses.dataclass
@@ -269,9 +275,9 @@ def verify_export(
         same_nan = np.isnan(got) & np.isnan(want)
         diff = np.where(same_nan, 0.0, diff)
         ok = bool(np.all(diff <= atol + rtol * np.abs(want)))
+        # NaN where only one side is NaN: reported as nan, never "ok".
         check = TaskCheck(task.name, task.kind,
-                          float(np.nanmax(diff, initial=0.0))
-                          if not np.isnan(diff).any() else math.inf, ok)
+                          float(np.max(diff, initial=0.0)), ok)
         if quantization is not None:
             truth = (labels or {}).get(task.name)
             if truth is None:
