@@ -6,7 +6,6 @@ import pytest
 from architecture_checks import TASKS
 from architecture_checks import assert_outputs
 from architecture_checks import assert_round_trip
-from architecture_checks import assert_trains
 from architecture_checks import mmoe_data
 
 import keras_mtl

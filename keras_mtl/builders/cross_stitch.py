@@ -33,7 +33,7 @@ def build_cross_stitch(
     inputs: Inputs,
     tasks: Sequence[Task],
     trunk: TrunkSpec = None,
-    sharing_depth: int = 0,
+    sharing_depth: int | None = 0,
     self_weight: float = 0.9,
     per_channel: bool = False,
     activation: str = "relu",
@@ -48,7 +48,7 @@ def build_cross_stitch(
         trunk: Dense widths (default `(128, 64)`), a list of layers (one
             block each) or a single layer; copied into one column per task.
         sharing_depth: How many leading blocks are hard-shared below the
-            columns (default 0).
+            columns (default 0; None also means 0).
         self_weight: Initial weight of a task's own column in each unit
             (1.0: independent columns at initialisation).
         per_channel: One mixing matrix per channel instead of per unit.
@@ -72,7 +72,8 @@ def build_cross_stitch(
     """
     tasks = _validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
-    depth = check_sharing_depth(sharing_depth, len(blocks))
+    depth = check_sharing_depth(
+        0 if sharing_depth is None else sharing_depth, len(blocks))
     check_column_depth("cross-stitch", depth, len(blocks))
     x = merge_inputs(inputs)
     for block in blocks[:depth]:

@@ -51,7 +51,7 @@ def build_soft(
     inputs: Inputs,
     tasks: Sequence[Task],
     trunk: TrunkSpec = None,
-    sharing_depth: int = 0,
+    sharing_depth: int | None = 0,
     strength: float = 1e-2,
     relation: Any = None,
     activation: str = "relu",
@@ -66,7 +66,7 @@ def build_soft(
         trunk: Dense widths (default `(128, 64)`), a list of layers (one
             block each) or a single layer; copied into one column per task.
         sharing_depth: How many leading blocks are hard-shared below the
-            columns (default 0: the columns start at the inputs).
+            columns (default 0; None also means 0: the columns start at the inputs).
         strength: float >= 0. Penalty strength lambda.
         relation: Optional T x T symmetric non-negative matrix in task
             order; entry (i, j) says how strongly tasks i and j are tied
@@ -92,7 +92,8 @@ def build_soft(
     """
     tasks = _validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
-    depth = check_sharing_depth(sharing_depth, len(blocks))
+    depth = check_sharing_depth(
+        0 if sharing_depth is None else sharing_depth, len(blocks))
     check_column_depth("soft sharing", depth, len(blocks))
     x = merge_inputs(inputs)
     for block in blocks[:depth]:

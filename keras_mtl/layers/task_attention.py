@@ -87,7 +87,7 @@ class TaskAttention(keras.layers.Layer):
                 "size, or flatten the trunk's features."
             )
         channels = int(channels)
-        self.projection = None
+        self.projection: keras.layers.Dense | None = None
         mask_input = tuple(shared_shape)
         if previous_shape is not None:
             self.projection = keras.layers.Dense(
@@ -106,6 +106,12 @@ class TaskAttention(keras.layers.Layer):
         feature)."""
         if isinstance(inputs, (list, tuple)):
             shared, previous = inputs
+            if self.projection is None:
+                raise ValueError(
+                    f"Layer {self.name!r} (TaskAttention) was built for the "
+                    "first attended block (no previous task feature) and "
+                    "cannot take [shared, previous]."
+                )
             features = keras.ops.concatenate(
                 [shared, self.projection(previous)], axis=-1)
         else:
