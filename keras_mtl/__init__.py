@@ -18,23 +18,27 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from keras_mtl import aggregators  # noqa: E402
 from keras_mtl import builders  # noqa: E402
 from keras_mtl import callbacks  # noqa: E402
+from keras_mtl import conflict_plots  # noqa: E402
 from keras_mtl import data  # noqa: E402
 from keras_mtl import export  # noqa: E402
 from keras_mtl import layers  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
+from keras_mtl.great import GREAT  # noqa: E402
 from keras_mtl.model import MultiTaskModel  # noqa: E402
 from keras_mtl.tasks import Task  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GREAT",
     "MultiTaskModel",
     "Task",
     "aggregators",
     "build",
     "builders",
     "callbacks",
+    "conflict_plots",
     "data",
     "export",
     "layers",

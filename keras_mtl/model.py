@@ -265,6 +265,7 @@ class MultiTaskModel(keras.Model):
         jit_compile: Any = "auto",
         auto_scale_loss: bool = True,
         task_learning_rates: Mapping[str, float] | None = None,
+        gradient_regularizer: Any = None,
     ) -> None:
         """Configures the model for multi-task training.
 
@@ -287,6 +288,11 @@ class MultiTaskModel(keras.Model):
                 scaling the optimizer's update of each task's own
                 variables (`task_variables`); right for Adam too, see
                 `keras_mtl.task_learning_rates`.
+            gradient_regularizer: Optional training option that adds
+                terms to the step's gradients from the model and batch,
+                e.g. `keras_mtl.GREAT` (gradient adversarial training). It
+                has `bind(model)` and `add_to_gradients(model, gradients,
+                x, y, sample_weight)`.
         """
         names = self.task_names
         if isinstance(loss, Mapping):
@@ -333,6 +339,9 @@ class MultiTaskModel(keras.Model):
             keras.metrics.Mean(name=f"{n}_weight") for n in names]
         self._replace_tracked("weighting", weighting)
         self._replace_tracked("aggregator", aggregator)
+        if gradient_regularizer is not None:
+            gradient_regularizer.bind(self)
+        self._replace_tracked("gradient_regularizer", gradient_regularizer)
         hidden.engine = GradientEngine(self, aggregator)
         hidden.update_scaler = None if task_learning_rates is None else (
             TaskUpdateScaler(self, task_learning_rates))
@@ -354,6 +363,7 @@ class MultiTaskModel(keras.Model):
             "jit_compile": jit_compile,
             "auto_scale_loss": auto_scale_loss,
             "task_learning_rates": task_learning_rates,
+            "gradient_regularizer": gradient_regularizer,
         }
 
     def _replace_tracked(self, attr: str, value: Any) -> None:
@@ -537,6 +547,9 @@ class MultiTaskModel(keras.Model):
             self.weighting.update_from_gradients(
                 losses, self._last_shared_gradient_norms(tape, weighted))
         del tape
+        if self.gradient_regularizer is not None:  # e.g. GREAT
+            gradients = self.gradient_regularizer.add_to_gradients(
+                self, gradients, x, y, sample_weight)
         scaler = self._hidden.update_scaler  # per-task learning rates
         before = scaler.snapshot() if scaler is not None else None
         self.optimizer.apply_gradients(

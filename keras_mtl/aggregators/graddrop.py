@@ -6,13 +6,14 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from keras_mtl.aggregators._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import Aggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
 
 @register
-class GradDrop(Aggregator):
+class GradDrop(SeedStateMixin, Aggregator):
     """Gradient Sign Dropout: drops the gradient components of one sign.
 
     At every coordinate the tasks' gradients may disagree in sign. GradDrop
@@ -33,11 +34,15 @@ class GradDrop(Aggregator):
 
     The paper applies GradDrop to the gradients at the activations of a
     layer (the shared representation), before they flow back into the
-    shared trunk, not to the parameter gradients. Use it with the gradient
-    engine's representation mode, where `J` holds the per-task gradients
-    of the shared representation; on the Jacobian of the parameters it
-    still works, as a coordinate-wise variant. It is not a Gramian method:
-    the whole `[T, P]` matrix is needed.
+    shared trunk, not to the parameter gradients. GradDrop therefore
+    defaults to the gradient engine's representation mode
+    (`default_mode = "representation"`), where `J` holds the per-task
+    gradients of the shared representation (`[T, B·D]`, one coordinate per
+    sample and feature) and the kept signs flow back through the trunk.
+    Models without one shared representation (MMoE, PLE, cross-stitch)
+    need `compile(..., aggregation_mode="jacobian")`, which applies the
+    same rule to the parameter gradients, a coordinate-wise variant. It is
+    not a Gramian method: the whole `[T, P]` matrix is needed.
 
     Args:
         leak: float in [0, 1], or one float per task. The share of each
@@ -56,6 +61,8 @@ class GradDrop(Aggregator):
       Pick a Sign: Optimizing Deep Multitask Models with Gradient Sign
       Dropout. NeurIPS. arXiv:2010.06808.
     """
+
+    default_mode = "representation"
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_mtl.aggregators._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
@@ -14,7 +15,7 @@ _TARGET_LIMIT = 1.0 - 1e-6
 
 
 @register
-class GradVac(GramianAggregator):
+class GradVac(SeedStateMixin, GramianAggregator):
     """Gradient Vaccine: moves each task gradient to its similarity target.
 
     For every ordered pair of tasks `(i, j)` GradVac keeps a target cosine
@@ -84,10 +85,8 @@ class GradVac(GramianAggregator):
             shape=(num_tasks, num_tasks), initializer="zeros",
             trainable=False, name="similarity_targets")
 
-    def load_own_variables(self, store: Any) -> None:
-        if not self.built and len(store.keys()) == 1:
-            self.build((store["0"].shape[0], None))
-        super().load_own_variables(store)
+    def _build_from_store(self, store: dict[str, Any]) -> None:
+        self.build((store["0"].shape[0], None))
 
     def weights_from_gramian(self, gramian: Tensor) -> Tensor:
         gramian = ops.convert_to_tensor(gramian)

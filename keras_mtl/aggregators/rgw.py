@@ -5,6 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_mtl.aggregators._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
@@ -13,7 +14,7 @@ _DISTRIBUTIONS = ("normal", "uniform", "dirichlet")
 
 
 @register
-class RGW(GramianAggregator):
+class RGW(SeedStateMixin, GramianAggregator):
     """Random Gradient Weighting: fresh random task weights at every step.
 
     The task gradients are summed with weights drawn anew at every step and
