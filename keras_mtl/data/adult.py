@@ -52,10 +52,10 @@ TASKS = ("income", "never_married")
 
 def adult_labels(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The two tasks from the raw `income` and `marital_status` columns."""
-    income = np.char.rstrip(np.char.strip(columns["income"]), ".")
+    income = np.isin(columns["income"], [">50K", ">50K."])
     return {
-        "income": (income == ">50K").astype("int32"),
-        "never_married": (np.char.strip(columns["marital_status"])
+        "income": income.astype("int32"),
+        "never_married": (columns["marital_status"]
                           == "Never-married").astype("int32"),
     }
 

@@ -75,10 +75,10 @@ def census_income_labels(
     columns: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """The two MMoE tasks from the raw `income_50k` and `marital_stat`."""
-    income = np.char.rstrip(np.char.strip(columns["income_50k"]), ".")
+    income = np.isin(columns["income_50k"], ["50000+.", "50000+"])
     return {
-        "income": (income == "50000+").astype("int32"),
-        "never_married": (np.char.strip(columns["marital_stat"])
+        "income": income.astype("int32"),
+        "never_married": (columns["marital_stat"]
                           == "Never married").astype("int32"),
     }
 
