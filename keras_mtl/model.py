@@ -260,6 +260,7 @@ class MultiTaskModel(keras.Model):
         loss_weights: Mapping[str, float] | None = None,
         weighting: Any = None,
         aggregator: Any = None,
+        aggregation_mode: str | None = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
         jit_compile: Any = "auto",
@@ -282,6 +283,14 @@ class MultiTaskModel(keras.Model):
             aggregator: A `keras_mtl.aggregators` method or its id, applied
                 to the per-task gradients of the shared variables (default
                 None: one gradient of the weighted sum, the fast path).
+            aggregation_mode: What the aggregator combines (see
+                `keras_mtl.gradients`): `"jacobian"` (the per-task
+                gradients of all shared variables) or `"representation"`
+                (the per-task gradients of the shared representation,
+                then one backward pass through the trunk: MGDA-UB, about
+                the cost of plain `fit`; needs a model with one shared
+                representation). None: the aggregator's `default_mode`,
+                else `"jacobian"`.
             run_eagerly, steps_per_execution, jit_compile,
             auto_scale_loss: As in `keras.Model.compile`.
             task_learning_rates: Optional `{task: multiplier >= 0}`
@@ -342,7 +351,7 @@ class MultiTaskModel(keras.Model):
         if gradient_regularizer is not None:
             gradient_regularizer.bind(self)
         self._replace_tracked("gradient_regularizer", gradient_regularizer)
-        hidden.engine = GradientEngine(self, aggregator)
+        hidden.engine = GradientEngine(self, aggregator, aggregation_mode)
         hidden.update_scaler = None if task_learning_rates is None else (
             TaskUpdateScaler(self, task_learning_rates))
         super().compile(
@@ -358,6 +367,7 @@ class MultiTaskModel(keras.Model):
             "metrics": metrics,
             "weighting": weighting,
             "aggregator": aggregator,
+            "aggregation_mode": aggregation_mode,
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
