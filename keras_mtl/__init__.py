@@ -22,6 +22,8 @@ from keras_mtl import conflict_plots  # noqa: E402
 from keras_mtl import data  # noqa: E402
 from keras_mtl import export  # noqa: E402
 from keras_mtl import layers  # noqa: E402
+from keras_mtl import metrics  # noqa: E402
+from keras_mtl import tuning  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
 from keras_mtl.great import GREAT  # noqa: E402
@@ -42,5 +44,7 @@ __all__ = [
     "data",
     "export",
     "layers",
+    "metrics",
+    "tuning",
     "weightings",
 ]
