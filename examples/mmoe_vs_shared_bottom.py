@@ -44,7 +44,9 @@ MODELS = {
 
 
 def train_once(model_name: str, correlation: float, seed: int,
-               num_train: int, num_test: int, epochs: int) -> dict:
+               num_train: int, num_test: int, epochs: int,
+               learning_rate: float = 1e-3, run_eagerly: bool = False
+               ) -> dict:
     """Trains one model on fresh data; returns its test MSE per task."""
     keras.utils.set_random_seed(seed)
     x, y = keras_mtl.data.synthetic_mmoe(
@@ -58,7 +60,8 @@ def train_once(model_name: str, correlation: float, seed: int,
     model = keras_mtl.build(keras.Input((x.shape[1],), name="features"),
                             tasks, architecture=architecture,
                             name=model_name, **options)
-    model.compile(keras.optimizers.Adam(1e-3))
+    model.compile(keras.optimizers.Adam(learning_rate),
+                  run_eagerly=run_eagerly)
     model.fit(*train, epochs=epochs, batch_size=128, verbose=0)
     result = model.evaluate(*test, batch_size=1024, verbose=0)
     return {"params": model.count_params(),
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--num-train", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("KERAS_MTL_QUICK") == "1")
     args = parser.parse_args(argv)
@@ -87,8 +91,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for correlation in args.correlations:
         for model_name in MODELS:
+            # Quick runs have a step or two: eager beats graph tracing.
             runs = [train_once(model_name, correlation, seed, num_train,
-                               num_test, epochs) for seed in range(seeds)]
+                               num_test, epochs, args.learning_rate,
+                               run_eagerly=args.quick)
+                    for seed in range(seeds)]
             rows.append({
                 "correlation": correlation,
                 "model": model_name,

@@ -8,6 +8,7 @@ from architecture_checks import assert_outputs
 from architecture_checks import assert_round_trip
 from architecture_checks import assert_trains
 from architecture_checks import mmoe_data
+from architecture_checks import predict
 
 import keras_mtl
 
@@ -44,8 +45,8 @@ def test_identity_initialisation_equals_independent_columns():
         if layer.weights:
             stitched.get_layer(layer.name).set_weights(layer.get_weights())
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
-    expected = independent.predict(x, verbose=0)
-    found = stitched.predict(x, verbose=0)
+    expected = predict(independent, x)
+    found = predict(stitched, x)
     for task in ("task_1", "task_2"):
         np.testing.assert_allclose(found[task], expected[task], rtol=1e-5,
                                    atol=1e-6)

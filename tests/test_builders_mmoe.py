@@ -6,6 +6,7 @@ import pytest
 from architecture_checks import TASKS
 from architecture_checks import assert_outputs
 from architecture_checks import assert_round_trip
+from architecture_checks import assert_trains
 from architecture_checks import mmoe_data
 
 import keras_mtl
@@ -44,7 +45,7 @@ def test_gates_sum_to_one_and_gate_input():
     x = {"user": np.random.rand(16, 3).astype("float32"),
          "item": np.random.rand(16, 5).astype("float32")}
     probe = keras.Model(model.input, model.get_layer("task_2_gate").output)
-    weights = probe.predict(x, verbose=0)
+    weights = keras.ops.convert_to_numpy(probe(x))
     assert weights.shape == (16, 4)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
     assert np.all(weights > 0)
@@ -56,13 +57,8 @@ def test_trains_logs_utilisation_and_round_trips(tmp_path):
                             architecture="mmoe", num_experts=3,
                             expert_units=16)
     callback = ExpertUtilisation(x[:256])
-    model.compile(keras.optimizers.Adam(1e-2))
-    before = model.evaluate(x, y, verbose=0)
-    history = model.fit(x, y, epochs=4, batch_size=64, verbose=0,
-                        callbacks=[callback]).history
-    after = model.evaluate(x, y, verbose=0)
+    history = assert_trains(model, x, y, callbacks=[callback])
     for task in ("task_1", "task_2"):
-        assert after[f"{task}_loss"] < 0.9 * before[f"{task}_loss"]
         per_epoch = np.array([history[f"{task}_gate_expert_{e}"]
                               for e in range(3)])
         assert per_epoch.shape == (3, 4)
@@ -93,7 +89,7 @@ def test_no_single_representation():
 
 def test_expert_utilisation_needs_gates():
     model = keras_mtl.build(keras.Input((4,)), TASKS, trunk=(3,))
-    model.compile("sgd")
+    model.compile("sgd", run_eagerly=True)
     callback = ExpertUtilisation(np.zeros((4, 4), "float32"))
     with pytest.raises(ValueError, match="no keras_mtl.layers.Gate"):
         model.fit(np.zeros((4, 4), "float32"),

@@ -51,7 +51,7 @@ def test_penalty_equals_formula_and_enters_the_objective():
     y = {t.name: np.zeros((16, 1), "float32") for t in tasks}
     model(x)
     np.testing.assert_allclose(float(model.losses[0]), expected, rtol=1e-5)
-    model.compile("sgd")
+    model.compile("sgd", run_eagerly=True)
     result = model.evaluate(x, y, batch_size=16, verbose=0)
     np.testing.assert_allclose(result["soft_sharing_penalty"], expected,
                                rtol=1e-5)
@@ -78,7 +78,7 @@ def test_strong_tie_pulls_columns_together():
         model = keras_mtl.build(keras.Input((100,)), TASKS,
                                 architecture="soft", trunk=(8,),
                                 strength=strength)
-        model.compile(keras.optimizers.Adam(1e-2))
+        model.compile(keras.optimizers.Adam(1e-2), run_eagerly=True)
         model.fit(x, y, epochs=2, batch_size=64, verbose=0)
         distances[strength] = _formula(
             model.get_layer("soft_sharing"), 1.0, [[0, 1], [1, 0]])

@@ -80,7 +80,8 @@ class ExpertUtilisation(keras.callbacks.Callback):
             raise ValueError(
                 f"Model {model.name!r} has no keras_mtl.layers.Gate layers; "
                 "ExpertUtilisation applies to expert models "
-                "(architecture='mmoe', 'cgc' or 'ple')."
+                "(architecture='mmoe', 'cgc' or 'ple'); gates inside nested "
+                "models (fusion='late' towers) are not reached."
             )
         self._probe = keras.Model(
             model.input, {gate.name: gate.output for gate in gates})
