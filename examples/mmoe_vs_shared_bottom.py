@@ -14,6 +14,12 @@ correlation  model          params  task_1 MSE      task_2 MSE
 ...
 ```
 
+The outcome depends on the training budget and varies from seed to seed:
+in a short run the shared bottom, whose one shared layer is wider than an
+expert, can come out ahead; raise `--epochs` and `--seeds` to narrow the
+error bars. `ExpertUtilisation` (keras_mtl.callbacks) shows how each task's
+gate spreads its weight over the experts.
+
 `--quick` (or `KERAS_MTL_QUICK=1`) shrinks data, epochs and seeds to a
 smoke test of a few seconds.
 
