@@ -310,7 +310,7 @@ def distillation_targets(
             f"Teacher predictions for task(s) {unknown} have no labels "
             f"entry (label tasks: {sorted(labels)}). Give every task a "
             "labels array, with missing labels marked by the sentinel.")
-    out = {}
+    out: dict[str, Any] = {}
     for name, y in labels.items():
         y = np.asarray(y)
         if name in teacher:

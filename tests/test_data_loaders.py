@@ -12,7 +12,6 @@ from keras_mtl.data import multimnist
 from keras_mtl.data import tfds_tasks
 from keras_mtl.data import yeast
 
-
 # ----------------------------------------------------------------------
 # Census-Income (KDD).
 

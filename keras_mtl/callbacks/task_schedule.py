@@ -179,17 +179,18 @@ class TaskSchedule(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int,
                              logs: dict | None = None) -> None:
         mask = self.next_mask()
-        self._mask.assign(mask)
+        if self._mask is not None:
+            self._mask.assign(mask)
         self._active.append(mask > 0)
 
     def on_train_batch_end(self, batch: int,
                            logs: dict | None = None) -> None:
         if self.strategy != "loss_progress" or not logs:
             return
-        values = [logs.get(f"{n}_loss") for n in self.task_names]
-        if any(v is None for v in values):
+        keys = [f"{n}_loss" for n in self.task_names]
+        if any(logs.get(k) is None for k in keys):
             return
-        losses = np.array([float(v) for v in values])
+        losses = np.array([float(logs[k]) for k in keys])
         self._losses = losses
         if self._start_losses is None:
             self._start_losses = losses

@@ -63,13 +63,13 @@ def columns_of(rows: list[list[str]],
 def split_indices(num_rows: int, fractions: Sequence[float],
                   seed: int) -> list[np.ndarray]:
     """A seeded permutation cut into consecutive parts by `fractions`."""
-    fractions = np.asarray(fractions, dtype="float64")
-    if np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
+    shares = np.asarray(fractions, dtype="float64")
+    if np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
         raise ValueError(
             "Split fractions must be >= 0 and sum to 1. Received: "
-            f"fractions={tuple(fractions.tolist())}.")
+            f"fractions={tuple(shares.tolist())}.")
     order = np.random.default_rng(seed).permutation(num_rows)
-    cuts = np.round(np.cumsum(fractions)[:-1] * num_rows).astype(int)
+    cuts = np.round(np.cumsum(shares)[:-1] * num_rows).astype(int)
     return np.split(order, cuts)
 
 
@@ -144,7 +144,8 @@ def take(columns: dict[str, np.ndarray],
 def select_splits(split: str | Sequence[str]) -> tuple[list[str], bool]:
     """Normalises `split` to a list; True when one split was asked for."""
     single = isinstance(split, str)
-    names = [split] if single else list(split)
+    names: list[str] = [split] if isinstance(split, str) else [
+        str(s) for s in split]
     for name in names:
         if name not in SPLITS:
             raise ValueError(

@@ -106,6 +106,8 @@ def load_adult(
             "Argument `validation_fraction` must be in [0, 1). Received: "
             f"validation_fraction={validation_fraction}.")
     path = pathlib.Path(path)
+    data_file: pathlib.Path | None
+    test_file: pathlib.Path | None
     if path.is_file():
         data_file, test_file = path, None
     elif path.is_dir():
@@ -133,6 +135,8 @@ def load_adult(
         protocol, files = "official", [str(data_file), str(test_file)]
     else:
         only = data_file if data_file is not None else test_file
+        if only is None:  # unreachable: checked above
+            raise FileNotFoundError(str(path))
         table = read(only)
         pieces = _tabular.split_indices(len(table["age"]), fractions, seed)
         parts = {n: _tabular.take(table, i)

@@ -131,6 +131,8 @@ def load_census_income(
     """
     names, single = _tabular.select_splits(split)
     path = pathlib.Path(path)
+    train_file: pathlib.Path | None
+    test_file: pathlib.Path | None
     if path.is_file():
         train_file, test_file = None, path
     elif path.is_dir():

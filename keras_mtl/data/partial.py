@@ -186,21 +186,24 @@ def label_masks(
     Returns:
         dict `{task: bool mask}`.
     """
-    masks = {}
+    masks: dict[str, np.ndarray] = {}
     for task in tasks:
         if task.name not in labels:
             raise ValueError(
                 f"Task {task.name!r} has no labels in `labels` (keys "
                 f"{sorted(labels)}).")
         values = np.asarray(labels[task.name])
-        valid = ~np.isnan(values) if values.dtype.kind == "f" else np.ones(
-            values.shape, bool)
+        valid: np.ndarray = (
+            ~np.isnan(values) if values.dtype.kind == "f"
+            else np.ones(values.shape, bool))
         sentinel = task.missing_label
         if sentinel is not None and not math.isnan(sentinel):
             valid &= values != sentinel
         if not per_entry and valid.ndim > 1:
-            valid = valid.reshape(len(valid), -1).any(axis=1)
-        masks[task.name] = valid
+            masks[task.name] = np.asarray(
+                valid.reshape(len(valid), -1).any(axis=1))
+        else:
+            masks[task.name] = valid
     return masks
 
 
@@ -210,10 +213,10 @@ def sample_weights_from_masks(
     """Row masks to per-task sample weights (1 labelled, 0 missing)."""
     out = {}
     for name, mask in masks.items():
-        mask = np.asarray(mask, bool)
-        if mask.ndim > 1:
-            mask = mask.reshape(len(mask), -1).any(axis=1)
-        out[name] = mask.astype("float32")
+        rows = np.asarray(mask, bool)
+        if rows.ndim > 1:
+            rows = np.asarray(rows.reshape(len(rows), -1).any(axis=1))
+        out[name] = rows.astype("float32")
     return out
 
 

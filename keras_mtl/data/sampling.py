@@ -418,7 +418,7 @@ def from_task_datasets(
         sizes, sampling, temperature=temperature, epoch=e, epochs=epochs,
         final_alpha=final_alpha) for e in range(epochs or 1)]
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**31))
+        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
     prepared = _prepare(datasets, missing)
     sources = [prepared[n] for n in names]
 

@@ -6,7 +6,8 @@ Each loader returns `(dataset, tasks)`: a `tf.data.Dataset` of
 dataset.batch(64), ...)`.
 
 ```
-celeb_a     40 binary face attributes       "5_o_Clock_Shadow" -> five_o_clock_shadow
+celeb_a     40 binary face attributes       ("5_o_Clock_Shadow" becomes
+                                             five_o_clock_shadow)
 dsprites    5 latent factors, multiclass    shape(3) scale(6) orientation(40)
                                              x_position(32) y_position(32)
 shapes3d    6 latent factors, multiclass    floor_hue wall_hue object_hue(10)
