@@ -97,3 +97,17 @@ def test_expert_utilisation_needs_gates():
                   epochs=1, verbose=0, callbacks=[callback])
     with pytest.raises(ValueError, match="data"):
         ExpertUtilisation(None)
+
+
+def test_gradient_aggregation_on_experts_and_gates():
+    x, y = mmoe_data(256)
+    model = keras_mtl.build(keras.Input((100,)), TASKS, architecture="mmoe",
+                            num_experts=2, expert_units=4)
+    model.compile(keras.optimizers.Adam(1e-2), aggregator="upgrad",
+                  aggregation_mode="jacobian", run_eagerly=True)
+    history = model.fit(x, y, epochs=1, batch_size=64, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    with pytest.raises(ValueError, match="representation"):
+        model.compile("adam", aggregator="upgrad",
+                      aggregation_mode="representation")
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0)

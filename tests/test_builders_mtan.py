@@ -71,3 +71,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="at least one block"):
         keras_mtl.build(keras.Input((4,)), TASKS, architecture="mtan",
                         trunk=())
+
+
+def test_gradient_aggregation_in_representation_mode():
+    x, y = mmoe_data(256)
+    model = keras_mtl.build(keras.Input((100,)), TASKS, architecture="mtan",
+                            trunk=(8, 4))
+    model.compile(keras.optimizers.Adam(1e-2), aggregator="upgrad",
+                  aggregation_mode="representation", run_eagerly=True)
+    history = model.fit(x, y, epochs=1, batch_size=64, verbose=0).history
+    assert all(np.isfinite(history[f"{t}_loss"][0])
+               for t in ("task_1", "task_2"))
