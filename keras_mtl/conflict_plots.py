@@ -60,8 +60,9 @@ def plot_cosine_matrix(
     axes.set_yticks(range(len(names)), labels=names)
     for a in range(len(names)):
         for b in range(len(names)):
+            color = "white" if abs(cosine[a, b]) > 0.6 else "black"
             axes.text(b, a, f"{cosine[a, b]:.2f}", ha="center", va="center",
-                      fontsize=8)
+                      fontsize=8, color=color)
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="cosine")
     figure.tight_layout()
@@ -95,8 +96,11 @@ def plot_weights_over_epochs(
             f"tasks]. Received shape {weights.shape}."
         )
     panels = 1 if conflict_share is None else 2
+    from matplotlib.ticker import MaxNLocator
+
     figure = _figure(6.0, 3.0 * panels)
     axes = figure.add_subplot(panels, 1, 1)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for t, name in enumerate(names):
         axes.plot(epochs, weights[:, t], marker="o", label=name)
     axes.set_xlabel("epoch")
@@ -105,6 +109,7 @@ def plot_weights_over_epochs(
     axes.grid(alpha=0.3)
     if conflict_share is not None:
         lower = figure.add_subplot(panels, 1, 2)
+        lower.xaxis.set_major_locator(MaxNLocator(integer=True))
         lower.plot(epochs, list(conflict_share), marker="o", color="crimson")
         lower.set_ylim(-0.05, 1.05)
         lower.set_xlabel("epoch")

@@ -10,9 +10,9 @@ model.compile("adam", gradient_regularizer=keras_mtl.GREAT(strength=0.1))
 
 At every training step it adds gradient terms to those of the step: the
 auxiliary network's own gradient, and a reversed (adversarial) gradient for
-the trunk and the task heads. Any object with the same two methods (`bind(model)`
-and `add_to_gradients(model, gradients, x, y, sample_weight)`) can serve
-as a `gradient_regularizer`.
+the trunk and the task heads. Any object with the same two methods
+(`bind(model)` and `add_to_gradients(model, gradients, x, y,
+sample_weight)`) can serve as a `gradient_regularizer`.
 """
 
 from typing import Any
@@ -182,7 +182,7 @@ class GREAT(keras.layers.Layer):
     def build_from_config(self, config: dict[str, Any]) -> None:
         """Creates the auxiliary network for `features` inputs and
         `num_tasks` classes."""
-        if not config or self.built:
+        if not config or getattr(self, "built", False):
             return
         self.features = int(config["features"])
         self.num_tasks = int(config["num_tasks"])
@@ -221,6 +221,12 @@ class GREAT(keras.layers.Layer):
         x = tf.cast(gradients, tf.float32)
         if self.normalize:
             x = tf.math.l2_normalize(x, axis=-1)
+        if self.classifier is None:
+            raise ValueError(
+                f"GREAT {self.name!r} is not built yet: pass it to "
+                "model.compile(gradient_regularizer=...), which builds it "
+                "for the model's representation and tasks."
+            )
         for layer in self.hidden_layers:
             x = layer(x)
         return self.classifier(x)

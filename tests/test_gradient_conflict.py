@@ -120,3 +120,24 @@ def test_frequency_and_errors(tmp_path):
     with pytest.raises(ValueError, match="cosine matrix"):
         conflict_plots.plot_cosine_matrix(
             np.eye(3), ["a", "b"], str(tmp_path / "c.png"))
+
+
+def test_example_quick(tmp_path, capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / (
+        "gradient_conflict.py")
+    spec = importlib.util.spec_from_file_location("conflict_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "--methods", "config",
+                        "--num-train", "128", "--epochs", "1",
+                        "--plots-dir", str(tmp_path)])
+    assert [r["method"] for r in rows] == ["config"]
+    for row in rows:
+        assert np.isfinite(row["task_1"]) and np.isfinite(row["task_2"])
+        assert 0.0 <= row["conflict_share"] <= 1.0
+    assert sorted(os.listdir(tmp_path)) == [
+        "config_cosine.png", "config_weights.png"]
+    assert "conflict share" in capsys.readouterr().out

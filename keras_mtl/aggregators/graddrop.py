@@ -88,7 +88,7 @@ class GradDrop(SeedStateMixin, Aggregator):
                 )
             self.leak: float | list[float] = [float(v) for v in leak]
         else:
-            self.leak = float(leak)
+            self.leak = float(leak)  # type: ignore[arg-type]
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
