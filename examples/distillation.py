@@ -57,13 +57,18 @@ def main(argv=None):
                         help="share of transfer-set rows with labels")
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="transfer-set size (default 4000; quick 300)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="latency repeats per model")
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
-    n = 300 if args.quick else 4000
-    epochs = 2 if args.quick else 20
-    repeats = 2 if args.quick else 30
+    n = args.samples or (300 if args.quick else 4000)
+    epochs = args.epochs or (2 if args.quick else 20)
+    repeats = args.repeats or (2 if args.quick else 30)
     x, y = problem(n, 0)
-    x_test, y_test = problem(300 if args.quick else 4000, 1)
+    x_test, y_test = problem(min(n, 4000), 1)
 
     teachers = distill.train_teachers(
         lambda task: keras_mtl.build(keras.Input((NUM_FEATURES,)), [task],

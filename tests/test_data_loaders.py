@@ -58,15 +58,6 @@ def test_census_paper_protocol_with_both_files(shared_data, tmp_path):
     assert set(y) == {"income", "never_married"}
 
 
-def test_census_full_test_file_label_rates(shared_data):
-    # The whole UCI test file (99,762 rows); labels only, to stay quick.
-    path = shared_data / "census_income" / "census-income.test.gz"
-    labels = census.census_income_labels(census._read(path))
-    assert len(labels["income"]) == 99_762
-    assert int(labels["income"].sum()) == 6_186         # 6.20%
-    assert int(labels["never_married"].sum()) == 43_143  # 43.25%
-
-
 def test_census_missing_folder_message(tmp_path):
     with pytest.raises(FileNotFoundError, match="census-income"):
         census.load_census_income(tmp_path)

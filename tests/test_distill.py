@@ -10,7 +10,6 @@ import tensorflow as tf
 import keras_mtl
 from keras_mtl import Task
 from keras_mtl import distill
-from keras_mtl.data import partial
 
 
 def _np_sigmoid(z):
@@ -114,49 +113,54 @@ def _student(seed=1):
     return keras_mtl.build(keras.Input((10,)), TASKS, trunk=(16,))
 
 
-def test_student_from_teachers_beats_student_without_them(tmp_path):
-    """Teachers see 1,000 labelled samples; the student's transfer set has
-    the same 1,000 inputs but only ~6% of the labels. Measured here (seeds
-    as below, 10 epochs): with teachers a_auc 0.978 / b_mae 0.360, without
-    them a_auc 0.816 / b_mae 0.461."""
-    x, y = _problem(1000, 0)
-    x_test, y_test = _problem(1000, 1)
-    teachers = distill.train_teachers(
-        lambda task: keras_mtl.build(keras.Input((10,)), [task],
-                                     trunk=(32, 32)),
-        TASKS, x, y, epochs=10, batch_size=128,
-        optimizer=keras.optimizers.Adam(0.005))
-    cached = distill.teacher_predictions(teachers, x)
-    for teacher in teachers.values():  # the student never calls them
-        teacher.predict = None
-    y_few = partial.hide_labels(y, TASKS, 0.06, seed=0)
+def _example():
+    import importlib.util
+    import pathlib
 
-    with_teachers = _student()
-    with_teachers.compile(
-        keras.optimizers.Adam(0.005),
-        loss=distill.distillation_losses(with_teachers, 0.5, 2.0))
-    with_teachers.fit(x, distill.distillation_targets(y_few, cached),
-                      epochs=10, batch_size=128, verbose=0)
-    without = _student()
-    without.compile(keras.optimizers.Adam(0.005))
-    without.fit(x, y_few, epochs=10, batch_size=128, verbose=0)
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / \
+        "distillation.py"
+    spec = importlib.util.spec_from_file_location("distillation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    kd = with_teachers.evaluate(x_test, y_test, verbose=0)
-    plain = without.evaluate(x_test, y_test, verbose=0)
+
+def test_student_from_teachers_beats_student_without_them():
+    """Runs examples/distillation.py on a small setting. Teachers see 800
+    labelled samples; the students' transfer set has the same inputs but
+    only ~6% of the labels. Measured here (seeds fixed in the example, 8
+    epochs): with teachers a_auc 0.958 / b_mae 0.380, without them
+    a_auc 0.629 / b_mae 0.624."""
+    rows = _example().main(["--samples", "800", "--epochs", "8",
+                            "--repeats", "3"])
+    assert {"student + teachers", "student alone", "teacher a",
+            "teacher b", "teachers (all)"} == set(rows)
+    kd, plain = rows["student + teachers"], rows["student alone"]
     assert kd["a_auc"] > plain["a_auc"]
     assert kd["b_mae"] < plain["b_mae"]
+    assert kd["params"] == plain["params"] < rows["teachers (all)"]["params"]
+    assert all(row["latency_ms"] > 0 for row in rows.values())
 
-    # The compiled student round-trips through .keras with its losses.
+
+def test_compiled_student_round_trips_through_keras_file(tmp_path):
+    x, y = _problem(64, 3)
+    teachers = {"a": y["a"][:, None].astype("float32") * 0.8 + 0.1,
+                "b": y["b"] + 0.1}
+    student = _student()
+    student.compile("adam", loss=distill.distillation_losses(
+        student, alpha={"a": 0.3, "b": 0.6}, temperature=3.0))
+    student.fit(x, distill.distillation_targets(y, teachers), epochs=1,
+                batch_size=32, verbose=0)
     path = str(tmp_path / "student.keras")
-    with_teachers.save(path)
+    student.save(path)
     restored = keras.saving.load_model(path)
     losses = restored._hidden.task_losses
     assert all(isinstance(loss, distill.DistillationLoss) for loss in losses)
-    assert losses[0].get_config() == with_teachers._hidden.task_losses[
-        0].get_config()
-    np.testing.assert_allclose(
-        restored.predict(x_test[:8], verbose=0)["b"],
-        with_teachers.predict(x_test[:8], verbose=0)["b"], rtol=1e-5)
+    assert [loss.get_config() for loss in losses] == [
+        loss.get_config() for loss in student._hidden.task_losses]
+    np.testing.assert_allclose(restored.predict(x[:8], verbose=0)["b"],
+                               student.predict(x[:8], verbose=0)["b"],
+                               rtol=1e-5)
 
 
 def test_report_lists_metrics_parameters_and_latency():
@@ -188,18 +192,3 @@ def test_config_round_trip():
     assert again.get_config() == loss.get_config()
     assert again.task.num_classes == 4
 
-
-def test_distillation_example_runs():
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / \
-        "distillation.py"
-    spec = importlib.util.spec_from_file_location("distillation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rows = module.main(["--quick"])
-    assert {"student + teachers", "student alone", "teacher a",
-            "teacher b", "teachers (all)"} == set(rows)
-    assert rows["student + teachers"]["params"] < rows["teachers (all)"][
-        "params"]
