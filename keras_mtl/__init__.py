@@ -20,6 +20,7 @@ from keras_mtl import builders  # noqa: E402
 from keras_mtl import callbacks  # noqa: E402
 from keras_mtl import conflict_plots  # noqa: E402
 from keras_mtl import data  # noqa: E402
+from keras_mtl import distill  # noqa: E402
 from keras_mtl import export  # noqa: E402
 from keras_mtl import layers  # noqa: E402
 from keras_mtl import metrics  # noqa: E402
@@ -42,6 +43,7 @@ __all__ = [
     "callbacks",
     "conflict_plots",
     "data",
+    "distill",
     "export",
     "layers",
     "metrics",
