@@ -190,7 +190,11 @@ def _end_lost_trials(oracle: Any, servicer: Any, timeout: float) -> list:
         with servicer.lock:
             servicer.lost.add(trial.trial_id)
             servicer.last_seen.pop(trial.trial_id, None)
-        trial.status = trial_module.TrialStatus.INVALID
+        oracle.tuner_ids.discard(tuner_id)
+        # INVALID sends the trial to another worker when the tuner allows
+        # retries; with no worker left it could never run: FAILED.
+        trial.status = (trial_module.TrialStatus.INVALID if oracle.tuner_ids
+                        else trial_module.TrialStatus.FAILED)
         trial.message = (
             f"Worker {tuner_id!r} sent no heartbeat for {now - seen:.1f} s "
             f"(heartbeat_timeout={timeout}); the trial was ended as lost.")
@@ -199,7 +203,6 @@ def _end_lost_trials(oracle: Any, servicer: Any, timeout: float) -> list:
         except RuntimeError as error:
             # Too many consecutive failures: Keras Tuner's own limit.
             trial.message += f" {error}"
-        oracle.tuner_ids.discard(tuner_id)
         ended.append((tuner_id, trial.trial_id))
     return ended
 
@@ -381,15 +384,40 @@ class Cluster:
         self.port = port
 
     def wait(self, timeout: float | None = None,
-             worker_grace: float = 30.0) -> int:
+             worker_grace: float = 30.0, chief_grace: float = 60.0,
+             poll: float = 0.2) -> int:
         """Waits for the chief, then for the workers; returns the chief's
-        exit code. On timeout every process is stopped and
-        `subprocess.TimeoutExpired` is raised."""
-        try:
-            code = self.chief.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.terminate()
-            raise
+        exit code.
+
+        Args:
+            timeout: Seconds to wait for the chief (None: no limit). On
+                timeout every process is stopped and
+                `subprocess.TimeoutExpired` is raised.
+            worker_grace: Seconds the workers get to exit after the chief;
+                then they are killed.
+            chief_grace: Seconds the chief gets to finish once every worker
+                has exited (it ends the trials they left); then every
+                process is stopped and RuntimeError is raised.
+            poll: Seconds between checks.
+        """
+        start = time.monotonic()
+        workers_gone_at = None
+        while self.chief.poll() is None:
+            now = time.monotonic()
+            if timeout is not None and now - start > timeout:
+                self.terminate()
+                raise subprocess.TimeoutExpired(self.chief.args, timeout)
+            if all(p.poll() is not None for p in self.workers.values()):
+                workers_gone_at = workers_gone_at or now
+                if now - workers_gone_at > chief_grace:
+                    self.terminate()
+                    raise RuntimeError(
+                        "Every worker has exited but the chief did not "
+                        f"finish within {chief_grace} s; stopped it. Check "
+                        "the workers' output for errors."
+                    )
+            time.sleep(poll)
+        code = self.chief.returncode
         deadline = time.monotonic() + worker_grace
         for process in self.workers.values():
             try:

@@ -608,6 +608,8 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         """Whether the aggregator is searched only for sharing_depth >= 1:
         when every architecture shares parameters exactly then."""
         low, high = self._depth_range
+        if self._aggregators == [NO_AGGREGATOR]:
+            return False
         return low == 0 and high >= 1 and all(
             a.has_depth and not a.shares_at_zero and a.min_depth == 0
             for a in self._archs)
