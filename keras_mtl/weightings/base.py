@@ -23,7 +23,10 @@ class Weighting(keras.layers.Layer):
     and may override:
 
     - `build(input_shape)`: create Keras variables for `T = input_shape[0]`
-      tasks (`self.task_names` holds the task names by then);
+      tasks. Use only the shape: on `.keras` reload Keras replays `build`
+      before `bind`. Values that depend on task names (initial values
+      given per task, per-task constants) belong in `bind`, after
+      `super().bind(...)`;
     - `regularization(losses)`: a scalar added to the objective, for
       strategies whose weights are learned (uncertainty weighting's
       log-variance terms);

@@ -102,6 +102,10 @@ class DTP(Weighting):
         if isinstance(self.gamma, Mapping):
             check_task_keys("DTP", "gamma", self.gamma, task_names)
         super().bind(task_names)
+        if isinstance(self.gamma, Mapping):
+            self._gammas = [self.gamma.get(n, 1.0) for n in self.task_names]
+        else:
+            self._gammas = [self.gamma] * self.num_tasks
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         self.smoothed_kpis = self.add_weight(
@@ -113,10 +117,6 @@ class DTP(Weighting):
         self.current = self.add_weight(
             shape=input_shape, initializer="ones", trainable=False,
             name="current", aggregation="mean")
-        if isinstance(self.gamma, Mapping):
-            self._gammas = [self.gamma.get(n, 1.0) for n in self.task_names]
-        else:
-            self._gammas = [self.gamma] * input_shape[0]
 
     def weights_from_kpis(self, kpis: Tensor) -> Tensor:
         """DTP's focal weights from (smoothed) KPIs in [0, 1]."""

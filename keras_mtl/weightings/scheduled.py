@@ -193,7 +193,16 @@ class ScheduledWeighting(Weighting):
         if self.initial is not None:
             check_task_keys("ScheduledWeighting", "initial", self.initial,
                             task_names)
+        first = not self.task_names
         super().bind(task_names)
+        if first:  # Keras may have built the layer before (on reload).
+            if self.initial is not None:
+                start = self.initial
+            elif self.schedule is not None and self.unit == "epoch":
+                start = self._checked(self.schedule(0), "schedule(0)")
+            else:
+                start = {}
+            self.current.assign(self._vector(start))
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         self.current = self.add_weight(
@@ -202,13 +211,6 @@ class ScheduledWeighting(Weighting):
         self.step = self.add_weight(
             shape=(), initializer="zeros", trainable=False, dtype="int64",
             name="step", aggregation="only_first_replica")
-        if self.initial is not None:
-            start = self.initial
-        elif self.schedule is not None and self.unit == "epoch":
-            start = self._checked(self.schedule(0), "schedule(0)")
-        else:
-            start = {}
-        self.current.assign(self._vector(start))
 
     def _vector(self, values: Mapping[str, Any]) -> list[float]:
         return [values.get(n, self.default) for n in self.task_names]

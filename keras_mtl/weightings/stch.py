@@ -82,13 +82,13 @@ class STCH(Weighting):
     def bind(self, task_names: Sequence[str]) -> None:
         check_task_keys("STCH", "preferences", self.preferences, task_names)
         super().bind(task_names)
+        raw = [self.preferences.get(n, 1.0) for n in self.task_names]
+        self._lambda = [r / sum(raw) for r in raw]
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         self.normalizers = self.add_weight(
             shape=input_shape, initializer="zeros", trainable=False,
             name="normalizers", aggregation="mean")
-        raw = [self.preferences.get(n, 1.0) for n in self.task_names]
-        self._lambda = [r / sum(raw) for r in raw]
 
     def call(self, losses: Tensor, training: bool = False) -> Tensor:
         losses = ops.stop_gradient(ops.cast(losses, "float32"))

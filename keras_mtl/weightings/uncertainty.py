@@ -99,17 +99,18 @@ class UncertaintyWeighting(Weighting):
             if isinstance(value, Mapping):
                 check_task_keys("UncertaintyWeighting", argument, value,
                                 task_names)
+        first = not self.task_names
         super().bind(task_names)
+        self._factors = [1.0 if f == "classification" else 0.5
+                         for f in self._per_task(self.forms, "regression")]
+        if first:  # Keras may have built the layer before (on reload).
+            self.log_variance.assign(
+                self._per_task(self.initial_log_variance, 0.0))
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         self.log_variance = self.add_weight(
             shape=input_shape, initializer="zeros", trainable=True,
             name="log_variance")
-        self.log_variance.assign(
-            self._per_task(self.initial_log_variance, 0.0))
-        factors = [1.0 if f == "classification" else 0.5
-                   for f in self._per_task(self.forms, "regression")]
-        self._factors = factors
 
     def call(self, losses: Tensor, training: bool = False) -> Tensor:
         factors = ops.convert_to_tensor(self._factors, dtype=losses.dtype)
