@@ -57,7 +57,8 @@ def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
 
     Eigenvalues below `rcond * max|eigenvalue|` (and negative rounding
     noise of PSD inputs) are treated as zero, so singular inputs give
-    finite results instead of the errors of `solve`.
+    finite results instead of the errors of `solve`; non-finite inputs
+    give NaN instead of the error of `eigh`.
 
     Args:
         matrix: `[..., n, n]` symmetric tensor.
@@ -70,12 +71,17 @@ def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
     n = matrix.shape[-1]
     if rcond is None:
         rcond = 10.0 * n * _epsilon(matrix.dtype)
+    # eigh raises on non-finite input (an overflowing loss-scaled step):
+    # decompose a finite stand-in and return NaN for those matrices.
+    finite = ops.all(ops.isfinite(matrix), axis=(-2, -1))
+    matrix = ops.where(finite[..., None, None], matrix, 0.0)
     values, vectors = ops.eigh(matrix)
     cutoff = rcond * ops.max(ops.abs(values), axis=-1, keepdims=True)
     keep = values > cutoff
     inverse = ops.where(keep, 1.0 / ops.where(keep, values, 1.0), 0.0)
-    return ops.matmul(vectors * inverse[..., None, :],
-                      ops.swapaxes(vectors, -1, -2))
+    result = ops.matmul(vectors * inverse[..., None, :],
+                        ops.swapaxes(vectors, -1, -2))
+    return ops.where(finite[..., None, None], result, np.nan)
 
 
 def support_masks(num_tasks: int, dtype: Any) -> Tensor:
