@@ -64,3 +64,16 @@ def layer_owners(
             (task,) = owners[name]
             per_task[task].append(name)
     return shared, per_task
+
+
+def layers_common_to_all(outputs: Mapping[str, KerasTensor]) -> list[str]:
+    """Names of the layers with weights that every task's output depends
+    on (the trunk of hard sharing, MMoE's experts; not MMoE's per-task
+    gates)."""
+    common: list[str] | None = None
+    for tensor in outputs.values():
+        names = [layer.name for layer in reversed(layers_feeding(tensor))
+                 if getattr(layer, "weights", None)]
+        common = names if common is None else [
+            n for n in common if n in set(names)]
+    return common or []
