@@ -334,6 +334,10 @@ class MultiTaskModel(keras.Model):
         weighting = weightings_module.get(weighting)
         aggregator = aggregators_module.get(aggregator)
         weighting.bind(names)
+        if aggregator is not None and not aggregator.built:
+            # Stateful aggregators (GradVac, Nash-MTL) get their variables
+            # now, before weights load and outside the (distributed) step.
+            aggregator.build((len(names), None))
 
         hidden = self._hidden
         hidden.task_losses = [  # a MaskedTaskLoss given is used as is
