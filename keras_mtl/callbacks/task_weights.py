@@ -138,3 +138,7 @@ class TaskWeightLogger(keras.callbacks.Callback):
     def get_config(self) -> dict[str, Any]:
         return {"filename": self.filename, "tensorboard": self.tensorboard,
                 "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TaskWeightLogger":
+        return cls(**config)
