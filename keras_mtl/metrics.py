@@ -93,7 +93,8 @@ def _resolve_higher_is_better(
         if direction is None:
             raise ValueError(
                 f"Cannot tell whether larger values of metric {name!r} are "
-                "better. Pass higher_is_better={" f"{name!r}: True or False" "}."
+                "better. Pass higher_is_better={"
+                f"{name!r}: True or False" "}."
             )
         resolved[name] = direction == "max"
     return resolved

@@ -99,6 +99,21 @@ def test_normalized_sum_is_scale_free_and_ranks_like_delta_m():
         NormalizedSumObjective({"val_a_auc": 0.0})
 
 
+@pytest.mark.parametrize("obj", [
+    DeltaMObjective(BASELINES, higher_is_better={"val_age_loss": False},
+                    sign="libmtl", name="dm"),
+    NormalizedSumObjective(BASELINES, weights={"val_age_loss": 2.0}),
+])
+def test_objective_config_round_trip(obj):
+    config = keras.saving.serialize_keras_object(obj)
+    restored = keras.saving.deserialize_keras_object(
+        json.loads(json.dumps(config)))
+    assert type(restored) is type(obj)
+    assert restored.get_config() == obj.get_config()
+    assert restored == obj
+    assert restored.get_value(TRADE) == obj.get_value(TRADE)
+
+
 def test_validate_objective_names_the_fix():
     logged = ["loss", "income_auc", "val_loss", "val_income_auc"]
     validate_objective(task_objective("income", "auc"), logged)

@@ -1,7 +1,6 @@
 """Real searches on the MMoE synthetic data (tiny models, one epoch)."""
 
 import keras
-import keras_tuner
 import numpy as np
 import pytest
 

@@ -47,6 +47,7 @@ of a name declared under two exclusive conditions.)
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -561,11 +562,14 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
     # The search space: declared once (`declare_hyperparameters`), read
     # in every build (`choose`).
 
-    def _hp(self, hp: keras_tuner.HyperParameters, name: str,
-            declare: Callable[[], Any]) -> Any:
+    def _hp(self, hp: keras_tuner.HyperParameters,
+            declare: Callable[..., Any], name: str, *args: Any,
+            **kwargs: Any) -> Any:
+        """`declare(name, *args, **kwargs)`, or `hp.Fixed` when `name` is
+        fixed."""
         if name in self.fixed:
             return hp.Fixed(name, self.fixed[name])
-        return declare()
+        return declare(name, *args, **kwargs)
 
     def _arch_scope(self, hp: keras_tuner.HyperParameters,
                     users: Sequence[str]) -> Any:
@@ -617,8 +621,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
     def _declare_methods(self, hp: keras_tuner.HyperParameters,
                          family: str, choices: list[str],
                          default: str) -> None:
-        self._hp(hp, family, lambda: hp.Choice(family, choices,
-                                               default=default))
+        self._hp(hp, hp.Choice, family, choices, default=default)
         for method in choices:
             if method in (NO_AGGREGATOR, STATIC):
                 continue
@@ -627,35 +630,34 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
                 continue
             with hp.conditional_scope(family, [method]):
                 for arg, spec in params.items():
-                    name = f"{method}_{arg}"
-                    self._hp(hp, name,
-                             lambda: _range_hp(hp, name, spec))
+                    self._hp(hp, functools.partial(_range_hp, hp),
+                             f"{method}_{arg}", spec)
 
     def declare_hyperparameters(self, hp: keras_tuner.HyperParameters
                                 ) -> None:
         """Declares the whole search space on `hp` (Keras Tuner calls this
         once before the search; `build` calls it on an empty `hp`)."""
         names = [a.name for a in self._archs]
-        self._hp(hp, "architecture", lambda: hp.Choice(
-            "architecture", names,
-            default="hard" if "hard" in names else names[0]))
+        self._hp(hp, hp.Choice, "architecture", names,
+                 default="hard" if "hard" in names else names[0])
         users = self._users("trunk")
         if users:
             with self._arch_scope(hp, users):
                 for i, values, default in self._width_specs():
-                    self._hp(hp, f"units_{i}", lambda: hp.Choice(
-                        f"units_{i}", values, default=default))
+                    self._hp(hp, hp.Choice, f"units_{i}", values,
+                             default=default)
         for option, spec in self.option_ranges.items():
             users = self._users(option)
             if users:
                 with self._arch_scope(hp, users):
-                    self._hp(hp, option, lambda: _range_hp(hp, option, spec))
+                    self._hp(hp, functools.partial(_range_hp, hp),
+                             option, spec)
         low, high = self._depth_range
         users = self._users("sharing_depth")
         if users:
             with self._arch_scope(hp, users):
-                self._hp(hp, "sharing_depth", lambda: hp.Int(
-                    "sharing_depth", low, high, default=high))
+                self._hp(hp, hp.Int, "sharing_depth", low, high,
+                         default=high)
                 if self._conditional_aggregator() and self._aggregators:
                     with hp.conditional_scope(
                             "sharing_depth", list(range(1, high + 1))):
@@ -674,22 +676,18 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
             with hp.conditional_scope("weighting", [STATIC]):
                 for task in self.tasks:
                     if self.static_weights == "per_task":
-                        name = f"weight_{task.name}"
-                        self._hp(hp, name, lambda: hp.Float(
-                            name, low_w, high_w, sampling="log",
-                            default=min(max(1.0, low_w), high_w)))
+                        self._hp(hp, hp.Float, f"weight_{task.name}",
+                                 low_w, high_w, sampling="log",
+                                 default=min(max(1.0, low_w), high_w))
                     else:
-                        name = f"simplex_{task.name}"
-                        self._hp(hp, name, lambda: hp.Float(
-                            name, 1e-6, 1.0, default=0.5))
+                        self._hp(hp, hp.Float, f"simplex_{task.name}",
+                                 1e-6, 1.0, default=0.5)
         if isinstance(self.learning_rate, tuple):
             low_lr, high_lr = self.learning_rate
-            self._hp(hp, "learning_rate", lambda: hp.Float(
-                "learning_rate", low_lr, high_lr, sampling="log",
-                default=min(max(1e-3, low_lr), high_lr)))
+            self._hp(hp, hp.Float, "learning_rate", low_lr, high_lr,
+                     sampling="log", default=min(max(1e-3, low_lr), high_lr))
         else:
-            self._hp(hp, "learning_rate", lambda: hp.Fixed(
-                "learning_rate", float(self.learning_rate)))
+            self._hp(hp, hp.Fixed, "learning_rate", float(self.learning_rate))
         self._check_fixed(hp)
 
     def hyperparameters(self, values: Mapping[str, Any] | None = None

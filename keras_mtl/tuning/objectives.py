@@ -36,6 +36,7 @@ import keras_tuner
 from keras_mtl import builders as builders_module
 from keras_mtl.metrics import delta_m
 from keras_mtl.metrics import metric_direction
+from keras_mtl.registry import register
 
 DIRECTIONS = ("min", "max")
 
@@ -116,6 +117,7 @@ def task_objective(task: Any, metric: str = "loss",
     return objective(name, direction)
 
 
+@register
 class DeltaMObjective(keras_tuner.Objective):
     """Δm% of a trial's metrics against single-task baselines.
 
@@ -175,6 +177,15 @@ class DeltaMObjective(keras_tuner.Objective):
         """The log names this objective reads."""
         return list(self.baselines)
 
+    def get_config(self) -> dict[str, Any]:
+        return {"baselines": dict(self.baselines),
+                "higher_is_better": dict(self.higher_is_better),
+                "sign": self.sign, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DeltaMObjective":
+        return cls(**config)
+
     def has_value(self, logs: Mapping[str, Any]) -> bool:
         return all(n in logs for n in self.baselines)
 
@@ -190,6 +201,7 @@ class DeltaMObjective(keras_tuner.Objective):
                 f"metrics={self.metric_names})")
 
 
+@register
 class NormalizedSumObjective(keras_tuner.Objective):
     """A signed sum of metrics, each divided by its own scale.
 
@@ -255,6 +267,16 @@ class NormalizedSumObjective(keras_tuner.Objective):
     def metric_names(self) -> list[str]:
         """The log names this objective reads."""
         return list(self.scales)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"scales": dict(self.scales),
+                "directions": dict(self.directions),
+                "weights": dict(self.weights), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]
+                    ) -> "NormalizedSumObjective":
+        return cls(**config)
 
     def has_value(self, logs: Mapping[str, Any]) -> bool:
         return all(n in logs for n in self.scales)
@@ -481,7 +503,7 @@ def make_tuner(
     it again before training.
 
     Args:
-        kind: `"random"`, `"bayesian"` or `"hyperband"`.
+        kind: `"random"`, `"bayesian"`, `"hyperband"` or `"grid"`.
         hypermodel: A `MultiTaskHyperModel`.
         objective: A log name, a `keras_tuner.Objective` (incl.
             `DeltaMObjective`, `NormalizedSumObjective`) or a list.
@@ -491,13 +513,14 @@ def make_tuner(
             `directory`, `project_name`, `overwrite`, `seed`, ...).
 
     Returns:
-        A `keras_tuner.RandomSearch`, `BayesianOptimization` or
-        `Hyperband`.
+        A `keras_tuner.RandomSearch`, `BayesianOptimization`,
+        `Hyperband` or `GridSearch`.
     """
     tuners = {
         "random": keras_tuner.RandomSearch,
         "bayesian": keras_tuner.BayesianOptimization,
         "hyperband": keras_tuner.Hyperband,
+        "grid": keras_tuner.GridSearch,
     }
     if kind not in tuners:
         raise ValueError(

@@ -86,8 +86,8 @@ def pareto_front(results: Sequence[Mapping[str, Any]],
         for j, other in enumerate(rows):
             if j == i:
                 continue
-            if all(o <= r for o, r in zip(other, row)) and any(
-                    o < r for o, r in zip(other, row)):
+            if all(o <= r for o, r in zip(other, row, strict=True)) and any(
+                    o < r for o, r in zip(other, row, strict=True)):
                 dominated = True
                 break
         if not dominated:
@@ -190,8 +190,8 @@ def pareto_table(results: Sequence[Mapping[str, Any]],
             _format(hps[h]) if h in hps else "-" for h in hyperparameters])
     widths = [max(len(header[c]), *(len(line[c]) for line in lines))
               if lines else len(header[c]) for c in range(len(header))]
-    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    text += ["  ".join(v.ljust(w) for v, w in zip(line, widths))
+    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    text += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))
              for line in lines]
     return "\n".join(text)
 
