@@ -135,7 +135,7 @@ def test_uncertainty_regression_and_classification_forms():
 # --- DWA ---------------------------------------------------------------------
 
 def dwa_formula(last, before, temperature):
-    r = [l / b for l, b in zip(last, before)]
+    r = [a / b for a, b in zip(last, before)]
     e = [math.exp(x / temperature) for x in r]
     return [len(r) * x / sum(e) for x in e]
 
@@ -240,7 +240,9 @@ def test_dtp_focal_weights_and_smoothing():
     w = bound(W.DTP(kpis={"a": "accuracy"}, gamma=2.0, alpha=0.5))
     close(w(vec(1, 1)), [1.0, 1.0])  # before any KPI
     w.on_epoch_end(0, {"a_accuracy": 0.5, "b_loss": -math.log(0.9)})
-    focal = lambda k: -((1 - k) ** 2) * math.log(k)  # noqa: E731
+    def focal(k):
+        return -((1 - k) ** 2) * math.log(k)
+
     close(w(vec(1, 1)), [focal(0.5), focal(0.9)])
     w.on_epoch_end(1, {"a_accuracy": 0.7, "b_loss": -math.log(0.9)})
     close(w(vec(1, 1)), [focal(0.6), focal(0.9)])  # 0.5*0.7 + 0.5*0.5

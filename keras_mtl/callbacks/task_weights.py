@@ -111,9 +111,9 @@ class TaskWeightLogger(keras.callbacks.Callback):
             print(f"Epoch {epoch + 1} task weights | " + " | ".join(parts))
 
     def _append_csv(self, row: dict[str, float]) -> None:
-        new = not os.path.exists(self.filename) or os.path.getsize(
-            self.filename) == 0
-        with open(self.filename, "a", newline="") as handle:
+        filename = str(self.filename)
+        new = not os.path.exists(filename) or os.path.getsize(filename) == 0
+        with open(filename, "a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(row))
             if new:
                 writer.writeheader()

@@ -4,21 +4,21 @@ Each strategy maps the `[T]` task losses to `[T]` task weights inside the
 compiled training step. `get()` resolves snake_case ids, configs and
 instances, as `keras.optimizers.get` does.
 
-| id             | class                  | weights from                         |
-|----------------|------------------------|--------------------------------------|
-| `equal`        | `EqualWeighting`       | 1 for every task                     |
-| `static`       | `StaticWeighting`      | a fixed dict                         |
-| `inverse_size` | `InverseSizeWeighting` | labelled training-set sizes          |
-| `scheduled`    | `ScheduledWeighting`   | a schedule, a callback, a curriculum |
-| `uncertainty`  | `UncertaintyWeighting` | learned log-variances                |
-| `dwa`          | `DWA`                  | epoch-level loss ratios              |
-| `gradnorm`     | `GradNorm`             | gradient norms at the shared layer   |
-| `rlw`          | `RLW`                  | random draws                         |
-| `gls`          | `GLS`                  | the geometric mean of the losses     |
-| `imtl_l`       | `IMTLL`                | learned loss scales                  |
-| `dtp`          | `DTP`                  | per-task KPIs (accuracy, ...)        |
-| `famo`         | `FAMO`                 | loss decrease after each step        |
-| `stch`         | `STCH`                 | a smoothed maximum of the losses     |
+| id             | class                  | weights from                      |
+|----------------|------------------------|-----------------------------------|
+| `equal`        | `EqualWeighting`       | 1 for every task                  |
+| `static`       | `StaticWeighting`      | a fixed dict                      |
+| `inverse_size` | `InverseSizeWeighting` | labelled training-set sizes       |
+| `scheduled`    | `ScheduledWeighting`   | a schedule, callback, curriculum |
+| `uncertainty`  | `UncertaintyWeighting` | learned log-variances             |
+| `dwa`          | `DWA`                  | epoch-level loss ratios           |
+| `gradnorm`     | `GradNorm`             | gradient norms at the trunk       |
+| `rlw`          | `RLW`                  | random draws                      |
+| `gls`          | `GLS`                  | the geometric mean of the losses  |
+| `imtl_l`       | `IMTLL`                | learned loss scales               |
+| `dtp`          | `DTP`                  | per-task KPIs (accuracy, ...)     |
+| `famo`         | `FAMO`                 | loss decrease after each step     |
+| `stch`         | `STCH`                 | a smoothed maximum of the losses  |
 """
 
 from typing import Any
@@ -74,14 +74,14 @@ __all__ = [
     "DWA",
     "FAMO",
     "GLS",
+    "IMTLL",
+    "RLW",
+    "STCH",
     "CurriculumSchedule",
     "EqualWeighting",
     "GradNorm",
-    "IMTLL",
     "InverseSizeWeighting",
     "MainTaskFirst",
-    "RLW",
-    "STCH",
     "ScheduledWeighting",
     "StaticWeighting",
     "StepByStep",

@@ -81,6 +81,7 @@ class DTP(Weighting):
                     f"such as 'accuracy'. Received: kpis[{task!r}]="
                     f"{metric!r}."
                 )
+        self.gamma: float | dict[str, float]
         if isinstance(gamma, Mapping):
             self.gamma = {k: check_positive("DTP", f"gamma[{k!r}]", v,
                                             allow_zero=True)

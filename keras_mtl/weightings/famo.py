@@ -6,8 +6,8 @@ from keras import ops
 
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
-from keras_mtl.weightings._utils import add_adam_slots
 from keras_mtl.weightings._utils import adam_update
+from keras_mtl.weightings._utils import add_adam_slots
 from keras_mtl.weightings._utils import check_positive
 from keras_mtl.weightings._utils import present
 from keras_mtl.weightings.base import Weighting

@@ -45,7 +45,7 @@ class IMTLL(Weighting):
         super().__init__(**kwargs)
         if isinstance(initial_scale, bool) or not isinstance(
                 initial_scale, (int, float)):
-            raise ValueError(
+            raise TypeError(
                 "IMTLL: argument `initial_scale` must be a float. "
                 f"Received: initial_scale={initial_scale!r}."
             )

@@ -60,10 +60,9 @@ class InverseSizeWeighting(Weighting):
     ```
 
     References:
-    - Kendall, Gal, Cipolla (2018) and Sener, Koltun (2018) discuss the
-      imbalance of summed losses; inverse-frequency weighting is the
-      standard re-balancing of King, Zeng (2001). Logistic Regression in
-      Rare Events Data. Political Analysis 9(2).
+    - King, Zeng (2001). Logistic Regression in Rare Events Data.
+      Political Analysis 9(2). (Inverse-frequency re-weighting, here
+      applied to tasks instead of classes.)
     """
 
     def __init__(

@@ -238,7 +238,7 @@ class ScheduledWeighting(Weighting):
             self.current.assign(self._vector(values))
 
     def call(self, losses: Tensor, training: bool = False) -> Tensor:
-        if self.unit == "step" and training:
+        if self.unit == "step" and training and self.schedule is not None:
             t = ops.cast(ops.convert_to_tensor(self.step), "float32")
             values = self.schedule(t)
             check_task_keys("ScheduledWeighting", "schedule(step)", values,

@@ -79,7 +79,7 @@ class UncertaintyWeighting(Weighting):
         init_values = init.values() if isinstance(init, Mapping) else [init]
         for value in init_values:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(
+                raise TypeError(
                     "UncertaintyWeighting: argument `initial_log_variance` "
                     "must be a float or a dict {task: float}. Received: "
                     f"initial_log_variance={init!r}."
