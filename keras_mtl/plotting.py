@@ -106,7 +106,8 @@ def plot_task_trajectories(
                 f"{missing}; it logs {sorted(logs)}. Fix `tasks`."
             )
 
-    figure = Figure(figsize=(10, 3.2 * len(runs)), dpi=dpi)
+    figure = Figure(figsize=(10, 3.2 * len(runs)), dpi=dpi,
+                    layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(runs), 2, squeeze=False)
     for row, (label, logs) in enumerate(runs.items()):
@@ -136,7 +137,6 @@ def plot_task_trajectories(
             ax.legend(fontsize="small")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     path = os.fspath(path)
     folder = os.path.dirname(path)
     if folder:
