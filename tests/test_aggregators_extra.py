@@ -7,6 +7,11 @@ import math
 import keras
 import numpy as np
 import pytest
+from hypothesis import assume
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import keras_mtl
 from keras_mtl import aggregators
@@ -435,3 +440,36 @@ def test_state_survives_keras_reload_and_checkpoint_resume(make, tmp_path):
         for a, b in zip(model.aggregator.variables,
                         resumed.aggregator.variables):
             np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------
+# Invariants on random well-conditioned Jacobians.
+
+@st.composite
+def _jacobians(draw):
+    num_tasks = draw(st.integers(2, 4))
+    num_params = draw(st.integers(num_tasks + 1, 8))
+    matrix = draw(hnp.arrays(
+        np.float64, (num_tasks, num_params),
+        elements=st.floats(-10, 10, allow_nan=False, width=64)))
+    singular = np.linalg.svd(matrix, compute_uv=False)
+    assume(singular.min() > 1e-2 * singular.max())
+    return matrix
+
+
+@settings(max_examples=25, deadline=None)
+@given(_jacobians())
+def test_invariants_on_random_jacobians(jacobian):
+    gramian = jacobian @ jacobian.T
+    # Nash-MTL: the bargaining condition.
+    alpha = _np(NashMTL(normalize=False).weights_from_gramian(gramian))
+    np.testing.assert_allclose(gramian @ alpha, 1.0 / alpha, rtol=1e-5)
+    # ConFIG: equal positive cosines.
+    direction = _np(ConFIG()(jacobian))
+    cosines = np.array([_cosine(direction, row) for row in jacobian])
+    assert cosines.min() > 0
+    np.testing.assert_allclose(cosines, cosines[0], rtol=1e-5)
+    # Aligned-MTL: aligned gradients with condition number 1.
+    matrix = _np(AlignedMTL().alignment_matrix(gramian))
+    singular = np.linalg.svd(matrix @ jacobian, compute_uv=False)
+    assert singular.max() / singular.min() == pytest.approx(1.0, rel=1e-5)

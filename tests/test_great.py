@@ -110,7 +110,6 @@ def test_trains_with_weighting_and_aggregator_and_saves(tmp_path):
     assert restored.get_config() == great.get_config()
     for a, b in zip(great.variables, restored.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
 
     # Resume from a weights checkpoint into a freshly compiled model.
     weights = tmp_path / "great.weights.h5"

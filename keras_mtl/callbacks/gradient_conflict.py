@@ -28,7 +28,9 @@ class GradientConflict(keras.callbacks.Callback):
     The weights `α` are those of the compiled aggregator on this batch: its
     task weights for Gramian methods, the least-squares fit of its
     direction on the task gradients for the others (GradDrop), and 1 for
-    the plain sum (no aggregator). The aggregator's state (EMA targets,
+    the plain sum (no aggregator). They are computed on the Jacobian of the
+    shared variables, also for models compiled with
+    `aggregation_mode="representation"`. The aggregator's state (EMA targets,
     random generator, caches) is restored afterwards, so the diagnostic
     does not change training. The computation runs eagerly, outside the
     training step, with `training=False` (dropout off), which keeps the
