@@ -20,7 +20,9 @@ heartbeat (a read-only `GetTrial` request) while they run a trial, and the
 chief ends a trial whose worker has been silent for `heartbeat_timeout`
 seconds as failed (`INVALID`, so another worker retries it when the
 tuner's `max_retries_per_trial` allows), forgets that worker, ignores any
-late report of that trial, and shuts down once no trial is left.
+late report of that trial, and shuts down once no trial is left. The chief
+serves Keras Tuner's own gRPC servicer (`keras_tuner.src.distribute`, as in
+keras-tuner 1.4, which pyproject pins) with that bookkeeping added.
 
 Recipe (one script, three processes):
 

@@ -501,7 +501,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
     def _fresh_tasks(self) -> list[Task]:
         return [Task.from_config(t.get_config()) for t in self.tasks]
 
-    def _trunk_copy(self, widths: Sequence[int] | None) -> Any:
+    def _trunk_copy(self, widths: Sequence[int | None] | None) -> Any:
         trunk = self.trunk
         if trunk is None:
             trunk = DEFAULT_TRUNK
@@ -511,10 +511,9 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         for i, spec in enumerate(trunk):
             if isinstance(spec, keras.layers.Layer):
                 blocks.append(copy_layer(spec, spec.name))
-            elif widths is not None and widths[i] is not None:
-                blocks.append(int(widths[i]))
             else:
-                blocks.append(spec)
+                width = None if widths is None else widths[i]
+                blocks.append(spec if width is None else int(width))
         return tuple(blocks) if all(isinstance(b, int) for b in blocks) \
             else blocks
 
@@ -601,8 +600,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         """`{argument: range}` searched for one weighting or aggregator."""
         registry = (weightings_module._REGISTRY if family == "weighting"
                     else aggregators_module._REGISTRY)
-        cls = registry[method]
-        params = _params(cls.__init__ if isinstance(cls, type) else cls)
+        params = _params(registry[method])
         given = self.method_options.get(method, {})
         return {arg: spec for arg, spec in
                 self.method_ranges.get(method, {}).items()
