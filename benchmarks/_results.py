@@ -26,9 +26,9 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
-from typing import Iterable
-from typing import Sequence
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -53,6 +53,12 @@ def parser(description: str, seeds: int, epochs: int) -> argparse.ArgumentParser
                    help="folder for the CSV, JSON and PNG files")
     p.add_argument("--threads", type=int, default=2,
                    help="TensorFlow intra/inter-op threads")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs in <name>_runs.csv and train only "
+                        "the missing (method, seed, ...) combinations")
+    p.add_argument("--prior-seconds", type=float, default=0.0,
+                   help="wall seconds of an interrupted earlier run whose "
+                        "runs --resume kept, added to the recorded time")
     p.add_argument("--from-runs", action="store_true",
                    help="no training: rebuild the table, CSV and plot from "
                         "the <name>_runs.csv of an earlier run in --out")
@@ -91,14 +97,27 @@ def seed_everything(seed: int) -> None:
 
 
 def command_line() -> str:
-    """The command that was run, relative to the repository root."""
+    """The command that reproduces the results, relative to the
+    repository root (bookkeeping flags such as `--resume` left out)."""
     script = pathlib.Path(sys.argv[0]).resolve()
     try:
         script_text = str(script.relative_to(ROOT))
     except ValueError:
         script_text = str(script)
-    return " ".join(["python", script_text] + [shlex.quote(a)
-                                               for a in sys.argv[1:]])
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--resume", "--from-runs"):
+            continue
+        if arg == "--prior-seconds":
+            skip = True
+            continue
+        if arg.startswith("--prior-seconds="):
+            continue
+        argv.append(shlex.quote(arg))
+    return " ".join(["python", script_text] + argv)
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -255,6 +274,10 @@ class Retrainer:
             self.models[key] = (new, state, [v.numpy() for v in state])
             return new
         model, state, values = self.models[key]
+        if len(model.weights) != len(new.weights):
+            # State created by the first step (e.g. Nash-MTL's warm
+            # start) has no fresh value to copy: train the new build.
+            return new
         model.set_weights(new.get_weights())
         for variable, value in zip(state, values):
             variable.assign(value)
@@ -269,6 +292,12 @@ def _state_variables(model: Any) -> list:
             state += [v for v in layer.variables
                       if all(v is not s for s in state)]
     return state
+
+
+def has_run(runs: list[dict[str, Any]], **key: Any) -> bool:
+    """Whether `runs` holds a run with these values (for `--resume`)."""
+    return any(all(str(r.get(k)) == str(v) for k, v in key.items())
+               for r in runs)
 
 
 def load_runs(path: pathlib.Path) -> list[dict[str, Any]]:
@@ -290,6 +319,8 @@ def load_runs(path: pathlib.Path) -> list[dict[str, Any]]:
 def wall_seconds(args: argparse.Namespace, clock: Stopwatch,
                  meta_path: pathlib.Path) -> float:
     """This run's wall time, or the recorded one with `--from-runs`."""
+    prior = float(getattr(args, "prior_seconds", 0.0) or 0.0)
     if getattr(args, "from_runs", False) and meta_path.is_file():
-        return float(json.loads(meta_path.read_text())["wall_seconds"])
-    return round(clock.seconds, 1)
+        recorded = float(json.loads(meta_path.read_text())["wall_seconds"])
+        return round(recorded + prior, 1)
+    return round(clock.seconds + prior, 1)

@@ -13,9 +13,10 @@ heading, when the markers are absent). Running it twice changes nothing.
 import argparse
 import csv
 import json
+import os
 import pathlib
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 START = "<!-- results:start -->"
@@ -143,8 +144,9 @@ def section(results: pathlib.Path, readme_dir: pathlib.Path) -> str:
                       ""]
         lines += [f"Protocol: {meta['protocol']}", ""]
         lines += ["```", meta["command"], "```", ""]
-        lines += [f"Wall time: {_minutes(float(meta['wall_seconds']))} "
-                  f"({meta.get('machine', 'unknown machine')}).", ""]
+        wall = _minutes(float(meta["wall_seconds"]))
+        machine = meta.get("machine", "unknown machine")
+        lines += [f"Wall time: {wall} ({machine}).", ""]
         lines += render(rows) + [""]
         if meta.get("reference"):
             lines += [f"Published reference: {meta['reference']}.", ""]
@@ -153,7 +155,8 @@ def section(results: pathlib.Path, readme_dir: pathlib.Path) -> str:
             lines.append("")
         plot = results / f"{name}.png"
         if plot.is_file():
-            rel = plot.resolve().relative_to(readme_dir.resolve())
+            rel = pathlib.Path(os.path.relpath(plot.resolve(),
+                                               readme_dir.resolve()))
             lines += [f"![{title}]({rel.as_posix()})", ""]
     lines.append(END)
     return "\n".join(lines)

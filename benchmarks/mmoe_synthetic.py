@@ -24,10 +24,9 @@ import pathlib
 import sys
 
 import _results
+import keras
 
-import keras  # noqa: E402
-
-import keras_mtl  # noqa: E402
+import keras_mtl
 
 NAME = "mmoe_synthetic"
 RHOS = (-0.5, 0.0, 0.5, 0.9, 1.0)
@@ -68,7 +67,7 @@ def main(argv=None) -> list[dict]:
     clock = _results.Stopwatch()
 
     runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs else [])
+            if args.from_runs or args.resume else [])
     retrainer = _results.Retrainer(make_model)
     for rho in ([] if args.from_runs else args.rhos):
         for seed in range(seeds):
@@ -78,6 +77,9 @@ def main(argv=None) -> list[dict]:
             y_test = {k: v[num_train:] for k, v in y.items()}
             x, y = x[:num_train], {k: v[:num_train] for k, v in y.items()}
             for method in args.methods:
+                if args.resume and _results.has_run(
+                        runs, rho=rho, method=method, seed=seed):
+                    continue
                 model = retrainer.fresh(method, seed)
                 model.fit(x, y, batch_size=128, epochs=epochs, verbose=0)
                 logs = model.evaluate(x_test, y_test, batch_size=1024,

@@ -32,10 +32,9 @@ import pathlib
 import sys
 
 import _results
+import keras
 
-import keras  # noqa: E402
-
-import keras_mtl  # noqa: E402
+import keras_mtl
 
 NAME = "multimnist"
 METHODS = ("equal", "uncertainty", "pcgrad", "mgda", "upgrad", "cagrad",
@@ -105,13 +104,16 @@ def main(argv=None) -> list[dict]:
     clock = _results.Stopwatch()
 
     runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs else [])
+            if args.from_runs or args.resume else [])
     retrainer = _results.Retrainer(make_model)
     for dataset in ([] if args.from_runs else args.datasets):
         for seed in range(seeds):
             (x, y), (x_test, y_test) = load(dataset, num_train, num_test,
                                             seed)
             for method in args.methods:
+                if args.resume and _results.has_run(
+                        runs, dataset=dataset, method=method, seed=seed):
+                    continue
                 model = retrainer.fresh(method, seed)
                 timer = _results.EpochTimer()
                 model.fit(x, y, batch_size=256, epochs=epochs, verbose=0,
@@ -159,11 +161,11 @@ def main(argv=None) -> list[dict]:
                   f"{seeds} seeds; aggregators on the Jacobian of the "
                   f"shared variables."),
         reference=PUBLISHED_SOURCE,
-        notes=["The published MultiMNIST numbers use the full MNIST "
-               "(60,000 training digits) and longer training; ours use "
-               "15,000 digits and a few epochs, so they are lower and "
-               "only the comparison between methods on the same row "
-               "count is meaningful."])
+        notes=[("The published MultiMNIST numbers use the full MNIST "
+                "(60,000 training digits) and longer training; ours use "
+                "15,000 digits and a few epochs, so they are lower and "
+                "only the comparison between methods on the same row "
+                "count is meaningful.")])
     return rows
 
 

@@ -7,7 +7,7 @@ seed (the file carries no split; validation rows unused). Needs `pip
 install river` (the `yeast` extra).
 
 Model: Dense 64 - Dense 32 shared (ReLU), a Dense(1, sigmoid) head per
-task; Adam 1e-3, batch 64.
+task; Adam 1e-3, batch 128.
 
 ```
 single_task  14 towers Dense 64-32 sharing nothing (= 14 single-task
@@ -18,18 +18,17 @@ pcgrad, mgda, upgrad, cagrad, nash_mtl
              the aggregator on the [14, P] Jacobian of the shared variables
 ```
 
-Run: python benchmarks/yeast.py [--seeds 3] [--epochs 15] [--quick]
+Run: python benchmarks/yeast.py [--seeds 2] [--epochs 8] [--quick]
 """
 
 import pathlib
 import sys
 
 import _results
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import keras_mtl  # noqa: E402
+import keras_mtl
 
 NAME = "yeast"
 METHODS = ("single_task", "equal", "uncertainty", "pcgrad", "mgda",
@@ -60,7 +59,7 @@ def standardize(x: np.ndarray, x_ref: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> list[dict]:
-    p = _results.parser(__doc__.splitlines()[0], seeds=3, epochs=15)
+    p = _results.parser(__doc__.splitlines()[0], seeds=2, epochs=8)
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     args = p.parse_args(argv)
     seeds, epochs = _results.resolve(args)
@@ -74,7 +73,7 @@ def main(argv=None) -> list[dict]:
     clock = _results.Stopwatch()
 
     runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs else [])
+            if args.from_runs or args.resume else [])
     retrainer = _results.Retrainer(make_model)
     for seed in range(0 if args.from_runs else seeds):
         (x, y), (x_test, y_test) = keras_mtl.data.load_yeast(
@@ -83,9 +82,12 @@ def main(argv=None) -> list[dict]:
         if args.quick:
             x, y = x[:256], {k: v[:256] for k, v in y.items()}
         for method in args.methods:
+            if args.resume and _results.has_run(
+                    runs, method=method, seed=seed):
+                continue
             model = retrainer.fresh(method, seed)
             timer = _results.EpochTimer()
-            model.fit(x, y, batch_size=64, epochs=epochs, verbose=0,
+            model.fit(x, y, batch_size=128, epochs=epochs, verbose=0,
                       callbacks=[timer])
             logs = model.evaluate(x_test, y_test, batch_size=1024,
                                   verbose=0, return_dict=True)
@@ -120,15 +122,15 @@ def main(argv=None) -> list[dict]:
         protocol=(f"river's Yeast (MULAN), seeded 60/20/20 re-split per "
                   f"seed (1,450 train / 484 test rows), features "
                   f"standardised with train statistics; Dense 64-32 trunk, "
-                  f"14 sigmoid heads, Adam 1e-3, batch 64, {epochs} "
+                  f"14 sigmoid heads, Adam 1e-3, batch 128, {epochs} "
                   f"epochs; test AUC per task after the last epoch, mean "
                   f"± sd over {seeds} seeds; Δm% over the 14 AUCs against "
                   f"single_task of the same seed (lower is better); "
                   f"s/epoch is the median epoch wall time, first epoch "
                   f"(tracing) left out, on a shared machine."),
-        notes=["Aggregators run on the [14, P] Jacobian of the shared "
-               "variables (14 backward passes per step): time_vs_equal "
-               "is the cost of that against one gradient of the sum."])
+        notes=[("Aggregators run on the [14, P] Jacobian of the shared "
+                "variables (14 backward passes per step): time_vs_equal "
+                "is the cost of that against one gradient of the sum.")])
     return rows
 
 
