@@ -116,6 +116,9 @@ class GradientEngine:
         self.model = model
         self.aggregator = aggregator
         self.mode = resolve_mode(aggregator, mode)
+        # Set by `keras_mtl.nonfinite`: maps the flattened `[T, n]` stacks
+        # to stacks whose non-finite task rows are zeroed.
+        self.row_filter: Any = None
         if (aggregator is not None and self.mode == "representation"
                 and model.representation_layer is None):
             raise ValueError(
@@ -265,6 +268,8 @@ class GradientEngine:
         scale = self._loss_scale()
         flat = [tf.cast(tf.reshape(s, [num_tasks, -1]), tf.float32)
                 for s in stacks]
+        if self.row_filter is not None:  # compile(on_nonfinite=...)
+            flat = self.row_filter(flat)
         if _uses_gramian(aggregator):
             gramian = tf.add_n([tf.matmul(f, f, transpose_b=True)
                                 for f in flat]) / (scale * scale)

@@ -24,8 +24,12 @@ from keras_mtl import aggregators as aggregators_module
 from keras_mtl import weightings as weightings_module
 from keras_mtl.gradients import GradientEngine
 from keras_mtl.losses import MaskedTaskLoss
+from keras_mtl.nonfinite import NonFiniteGuard
+from keras_mtl.nonfinite import readable_errors
 from keras_mtl.ownership import layer_owners
 from keras_mtl.registry import register
+from keras_mtl.resume import load_seed_states
+from keras_mtl.resume import save_seed_states
 from keras_mtl.task_learning_rates import TaskUpdateScaler
 from keras_mtl.task_metrics import make_task_metrics
 from keras_mtl.tasks import Task
@@ -267,6 +271,7 @@ class MultiTaskModel(keras.Model):
         auto_scale_loss: bool = True,
         task_learning_rates: Mapping[str, float] | None = None,
         gradient_regularizer: Any = None,
+        on_nonfinite: str = "drop_task",
     ) -> None:
         """Configures the model for multi-task training.
 
@@ -302,6 +307,12 @@ class MultiTaskModel(keras.Model):
                 e.g. `keras_mtl.GREAT` (gradient adversarial training). It
                 has `bind(model)` and `add_to_gradients(model, gradients,
                 x, y, sample_weight)`.
+            on_nonfinite: What a step does when a task's outputs, loss or
+                gradients hold NaN or Inf (see `keras_mtl.nonfinite`):
+                `"drop_task"` (default: train the other tasks),
+                `"skip_step"` or `"raise"` (a `NonFiniteError` naming the
+                task). No policy writes a non-finite value into a weight;
+                the logs count `nonfinite_steps` and `<task>_nonfinite`.
         """
         names = self.task_names
         if isinstance(loss, Mapping):
@@ -356,6 +367,8 @@ class MultiTaskModel(keras.Model):
             gradient_regularizer.bind(self)
         self._replace_tracked("gradient_regularizer", gradient_regularizer)
         hidden.engine = GradientEngine(self, aggregator, aggregation_mode)
+        hidden.nonfinite = NonFiniteGuard(self, on_nonfinite)
+        hidden.engine.row_filter = hidden.nonfinite.filter_rows
         hidden.update_scaler = None if task_learning_rates is None else (
             TaskUpdateScaler(self, task_learning_rates))
         super().compile(
@@ -378,6 +391,7 @@ class MultiTaskModel(keras.Model):
             "auto_scale_loss": auto_scale_loss,
             "task_learning_rates": task_learning_rates,
             "gradient_regularizer": gradient_regularizer,
+            "on_nonfinite": on_nonfinite,
         }
 
     def _replace_tracked(self, attr: str, value: Any) -> None:
@@ -393,6 +407,7 @@ class MultiTaskModel(keras.Model):
             return super().metrics
         found = [self._loss_tracker]
         found += hidden.loss_metrics + hidden.weight_metrics
+        found += hidden.nonfinite.metrics
         for metric_list in hidden.metric_sets.values():
             found += metric_list
         # Metrics that layers own (e.g. SoftSharing's penalty), as
@@ -530,16 +545,21 @@ class MultiTaskModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y, sample_weight = self._standardize_targets(y, sample_weight)
         engine: GradientEngine = self._hidden.engine
+        guard: NonFiniteGuard = self._hidden.nonfinite
         wants_norms = self.weighting.requires_shared_gradient_norms
-        with tf.GradientTape(
-                persistent=engine.persistent or wants_norms) as tape:
+        with tf.GradientTape(persistent=engine.persistent or wants_norms
+                             or guard.recomputes) as tape:
             if engine.needs_representation:
                 outputs, representation = self.call_with_representation(
                     x, training=True)
             else:
                 outputs, representation = self(x, training=True), None
+            # NaN/Inf tasks leave the step (compile(on_nonfinite=...)).
+            outputs, sample_weight = guard.screen(y, outputs, sample_weight)
             partial, losses, counts, prepared = self._task_losses(
                 y, outputs, sample_weight)
+            partial, losses, counts = guard.screen_losses(
+                partial, losses, counts)
             weights = self.weighting(losses, training=True)
             if self._hidden.task_mask is not None:  # per-step schedule
                 weights = weights * self._hidden.task_mask
@@ -557,24 +577,31 @@ class MultiTaskModel(keras.Model):
         gradients = engine.gradients(
             tape, scaled_objective, scaled_weighted, scaled_extra,
             representation)
+        gradients = guard.recompute(  # without NaN/Inf tasks, if any
+            tape, gradients, weights, counts, objective, extra)
         if wants_norms:
-            self.weighting.update_from_gradients(
-                losses, self._last_shared_gradient_norms(tape, weighted))
+            self.weighting.update_from_gradients(losses, guard.finite(
+                self._last_shared_gradient_norms(tape, weighted)))
         del tape
         if self.gradient_regularizer is not None:  # e.g. GREAT
             gradients = self.gradient_regularizer.add_to_gradients(
                 self, gradients, x, y, sample_weight)
-        scaler = self._hidden.update_scaler  # per-task learning rates
-        before = scaler.snapshot() if scaler is not None else None
-        self.optimizer.apply_gradients(
-            zip(gradients, self.trainable_variables))
-        if scaler is not None:
-            scaler.rescale(before)
+
+        def apply(gradients: list) -> None:
+            scaler = self._hidden.update_scaler  # per-task learning rates
+            before = scaler.snapshot() if scaler is not None else None
+            self.optimizer.apply_gradients(
+                zip(gradients, self.trainable_variables))
+            if scaler is not None:
+                scaler.rescale(before)
+
+        guard.apply(gradients, apply)  # unless the policy skips the step
         if self.weighting.requires_post_step_losses:
             after = self(x, training=False)
             _, losses_after, _, _ = self._task_losses(
                 y, after, sample_weight)
-            self.weighting.after_step(losses, losses_after)
+            self.weighting.after_step(
+                losses, guard.screen_after(losses, losses_after))
         global_objective = tf.reduce_sum(weights * losses) + (
             extra / self._replica_scale())
         return self._update_metrics(
@@ -586,6 +613,7 @@ class MultiTaskModel(keras.Model):
         outputs = self(x, training=False)
         _, losses, counts, prepared = self._task_losses(
             y, outputs, sample_weight)
+        self._hidden.nonfinite.count_evaluation(losses)
         weights = self.weighting(losses, training=False)
         objective = tf.reduce_sum(weights * losses) + tf.add_n(
             [tf.zeros(())] + [tf.cast(v, tf.float32) for v in self.losses])
@@ -629,7 +657,8 @@ class MultiTaskModel(keras.Model):
         for callback in callbacks:  # e.g. TaskWeightLogger finds TensorBoard
             if hasattr(callback, "set_sibling_callbacks"):
                 callback.set_sibling_callbacks(callbacks)
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        with readable_errors(self.name):  # on_nonfinite="raise"
+            return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def evaluate(self, *args: Any, return_dict: bool = True,
                  **kwargs: Any) -> Any:
@@ -638,6 +667,15 @@ class MultiTaskModel(keras.Model):
 
     # ------------------------------------------------------------------
     # Serialization.
+
+    def save_own_variables(self, store: Any) -> None:
+        # Keras leaves seed generators (dropout masks) out of checkpoints;
+        # an exact resume needs them (keras_mtl.resume).
+        super().save_own_variables(store)
+        save_seed_states(self, store)
+
+    def load_own_variables(self, store: Any) -> None:
+        super().load_own_variables(load_seed_states(self, store))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -26,7 +26,8 @@ def test_history_and_progress_keys():
     x, y = _data()
     history = model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0)
     expected = {"loss", "cls_loss", "cls_weight", "cls_auc", "cls_accuracy",
-                "reg_loss", "reg_weight", "reg_mae", "reg_rmse"}
+                "reg_loss", "reg_weight", "reg_mae", "reg_rmse",
+                "nonfinite_steps", "cls_nonfinite", "reg_nonfinite"}
     assert set(history.history) == expected | {f"val_{k}" for k in expected}
 
 
