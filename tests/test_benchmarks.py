@@ -1,0 +1,158 @@
+"""Smoke tests of the result benchmarks and the README results generator.
+
+Each script's `--quick` mode runs on tiny data and must write a summary
+CSV, a per-run CSV, a JSON of the protocol and a plot, with one summary
+row per method (and per rho / dataset). The README generator must be
+idempotent and keep the text outside its markers.
+"""
+
+import csv
+import importlib
+import json
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _module(name):
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _check_outputs(out, name, expected_rows, columns):
+    rows = _rows(out / f"{name}.csv")
+    assert len(rows) == expected_rows
+    for column in columns:
+        assert column in rows[0], (column, list(rows[0]))
+    assert (out / f"{name}_runs.csv").is_file()
+    assert (out / f"{name}.png").stat().st_size > 0
+    meta = json.loads((out / f"{name}.json").read_text())
+    assert meta["quick"] is True
+    assert meta["command"].startswith("python ")
+    assert meta["wall_seconds"] >= 0
+    return rows
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("results")
+
+
+def test_census_income_quick(out, shared_data):
+    sample = shared_data / "census_income" / "census-income.sample"
+    methods = ["single_task", "mmoe", "ple", "sb_upgrad"]
+    _module("census_income").main(
+        ["--quick", "--out", str(out), "--data", str(sample),
+         "--methods", *methods])
+    rows = _check_outputs(out, "census_income", len(methods),
+                          ["income_auc_mean", "never_married_auc_sd",
+                           "delta_m_mean", "published_income_auc"])
+    assert [r["method"] for r in rows] == methods
+    by_method = {r["method"]: r for r in rows}
+    assert float(by_method["single_task"]["delta_m_mean"]) == 0.0
+    assert by_method["mmoe"]["published_income_auc"] == "0.9152"
+    assert by_method["sb_upgrad"]["published_income_auc"] == ""
+
+
+def test_field_embedding_is_a_lookup():
+    census = _module("census_income")
+    import numpy as np
+
+    layer = census.FieldEmbedding(1, [2, 3], dim=4)
+    x = np.array([[0.5, 0, 1, 1, 0, 0]], "float32")
+    y = np.asarray(layer(x))
+    table = np.asarray(layer.table)
+    assert y.shape == (1, 1 + 2 * 4)
+    np.testing.assert_allclose(y[0, 0], 0.5)
+    np.testing.assert_allclose(y[0, 1:5], table[1], rtol=1e-6)
+    np.testing.assert_allclose(y[0, 5:9], table[2], rtol=1e-6)
+    assert census.field_sizes(["age", "a=x", "a=y", "b=z"]) == (1, [2, 1])
+
+
+def test_mmoe_synthetic_quick(out):
+    methods = ["shared_bottom", "mmoe", "upgrad"]
+    rhos = ["0.0", "1.0"]
+    _module("mmoe_synthetic").main(
+        ["--quick", "--out", str(out), "--methods", *methods,
+         "--rhos", *rhos])
+    rows = _check_outputs(out, "mmoe_synthetic", len(methods) * len(rhos),
+                          ["rho", "test_loss_mean", "test_loss_sd"])
+    assert {(r["method"], float(r["rho"])) for r in rows} == {
+        (m, float(rho)) for m in methods for rho in rhos}
+    meta = json.loads((out / "mmoe_synthetic.json").read_text())
+    assert "MMoE degrades" in meta["notes"][0]
+
+
+def test_multimnist_quick(out, shared_data):
+    methods = ["equal", "pcgrad"]
+    _module("multimnist").main(
+        ["--quick", "--out", str(out), "--datasets", "multi_mnist",
+         "--methods", *methods, "--train", "256", "--test", "128"])
+    rows = _check_outputs(out, "multimnist", len(methods),
+                          ["left_accuracy_mean", "right_accuracy_sd",
+                           "published_left"])
+    for r in rows:
+        assert 0.0 <= float(r["left_accuracy_mean"]) <= 100.0
+    assert float(rows[1]["published_left"]) == 95.0
+
+
+def test_yeast_quick(out):
+    pytest.importorskip("river")
+    methods = ["single_task", "equal"]
+    _module("yeast").main(["--quick", "--out", str(out), "--methods",
+                           *methods])
+    rows = _check_outputs(out, "yeast", len(methods),
+                          ["mean_auc_mean", "delta_m_mean",
+                           "epoch_seconds_mean", "class_14_auc_mean",
+                           "time_vs_equal"])
+    assert float(rows[0]["delta_m_mean"]) == 0.0
+    assert float(rows[1]["time_vs_equal"]) == 1.0
+
+
+def test_readme_generator_is_idempotent(out, tmp_path):
+    make = _module("make_readme_results")
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\nIntro.\n")
+    args = ["--readme", str(readme), "--results", str(out)]
+    assert make.main(args) == 0
+    first = readme.read_text()
+    assert first.startswith("# Project\n\nIntro.\n")
+    assert make.START in first and make.END in first
+    assert make.main(args) == 0
+    assert readme.read_text() == first
+    assert make.main(args + ["--check"]) == 0
+    # Text after the section survives a regeneration.
+    readme.write_text(first + "\n## Licence\n\nMIT\n")
+    make.main(args)
+    assert readme.read_text().endswith("## Licence\n\nMIT\n")
+    readme.write_text(first.replace("Intro.", "Intro.\n" + make.END))
+    with pytest.raises(ValueError, match="markers"):
+        make.render_readme(make.START + "x", "y")
+
+
+def test_readme_generator_check_detects_stale(out, tmp_path):
+    make = _module("make_readme_results")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# P\n\n{make.START}\nold\n{make.END}\n")
+    assert make.main(["--readme", str(readme), "--results", str(out),
+                      "--check"]) == 1
+
+
+def test_committed_readme_matches_committed_results():
+    make = _module("make_readme_results")
+    readme = ROOT / "README.md"
+    if make.START not in readme.read_text():
+        pytest.skip("README.md has no generated results section yet.")
+    assert make.main(["--check"]) == 0, (
+        "README results section is stale: run python "
+        "benchmarks/make_readme_results.py")
