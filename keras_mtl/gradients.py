@@ -37,6 +37,9 @@ sums again. In representation mode the replicas hold different samples,
 so the global `J` is the concatenation of the replicas' blocks: Gramian
 aggregators all-reduce the Gramian (`Σ_r J_r J_rᵀ`, exact), others
 all-gather the blocks; each replica then back-propagates its own block.
+The aggregator itself runs once per step in the cross-replica context
+(`merge_call`), so that random aggregators (PCGrad's task order) draw,
+and stateful ones update, once per step as on one device.
 `jit_compile=True` does not work with MirroredStrategy in this Keras/TF
 (XLA refuses variables placed on another device, even for built-in `fit`),
 so under a strategy the step runs as a graph without XLA. On CPU, XLA
@@ -79,6 +82,25 @@ def _dense(gradient: Any, like: Any) -> Tensor:
 def _columns(flat: Tensor) -> Any:
     size = flat.shape[1]
     return size if size is not None else tf.shape(flat)[1]
+
+
+def _once(fn: Any, *args: Tensor) -> Any:
+    """Runs `fn(*args)` once per step, also under a strategy.
+
+    The replicas aggregate identical (all-reduced) inputs, but a random
+    aggregator (PCGrad's task order) or a stateful one (moving averages)
+    must draw and update once per step, as on one device: under a strategy
+    `fn` runs in the cross-replica context on replica 0's values, and every
+    replica receives its result."""
+    replica = _replica_context()
+    if replica is None:
+        return fn(*args)
+
+    def merged(strategy: Any, *values: Any) -> Any:
+        return fn(*[strategy.experimental_local_results(v)[0]
+                    for v in values])
+
+    return replica.merge_call(merged, args=args)
 
 
 def _uses_gramian(aggregator: Aggregator) -> bool:
@@ -172,13 +194,13 @@ class GradientEngine:
         # Per task: one reverse pass to the shared variables (Jacobian
         # mode) or to the representation (representation mode), which
         # also gives the task's own variables their gradient.
-        sources = representation if self.needs_representation else shared
+        sources = ([representation] if self.needs_representation
+                   else list(shared))
         rows = []
         num_tasks = len(model.task_names)
         for t, name in enumerate(model.task_names):
             own = task_variables[name]
-            targets = ([sources] if self.needs_representation
-                       else list(sources)) + own
+            targets = sources + own
             # A one-hot cotangent selects task t: slicing the losses here,
             # after the tape has stopped recording, would cut the graph.
             grads = tape.gradient(
@@ -276,14 +298,15 @@ class GradientEngine:
             if replica is not None:
                 gramian = replica.all_reduce(
                     tf.distribute.ReduceOp.SUM, gramian)
-            alpha = aggregator.weights_from_gramian(gramian)
+            alpha = _once(aggregator.weights_from_gramian, gramian)
             alpha = tf.where(tf.reduce_all(tf.math.is_finite(gramian)),
                              tf.cast(alpha, tf.float32), float("nan"))
             return [tf.cast(tf.reshape(tf.matmul(alpha[None], f),
                                tf.shape(s)[1:]), s.dtype)
                     for f, s in zip(flat, stacks)]
         jacobian = tf.concat(flat, axis=1) if len(flat) > 1 else flat[0]
-        direction = tf.cast(aggregator(jacobian / scale), tf.float32) * scale
+        direction = tf.cast(_once(aggregator, jacobian / scale),
+                            tf.float32) * scale
         direction = tf.where(tf.reduce_all(tf.math.is_finite(jacobian)),
                              direction, float("nan"))
         parts = (tf.split(direction, [_columns(f) for f in flat])

@@ -13,10 +13,10 @@ from hypothesis.extra import numpy as hnp
 from scipy import optimize
 
 from keras_mtl import aggregators
-from keras_mtl.aggregators import CAGrad
-from keras_mtl.aggregators import DualProj
 from keras_mtl.aggregators import IMTLG
 from keras_mtl.aggregators import MGDA
+from keras_mtl.aggregators import CAGrad
+from keras_mtl.aggregators import DualProj
 from keras_mtl.aggregators import PCGrad
 from keras_mtl.aggregators import UPGrad
 from keras_mtl.aggregators import cagrad as cagrad_module
