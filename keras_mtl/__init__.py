@@ -24,6 +24,7 @@ from keras_mtl import distill  # noqa: E402
 from keras_mtl import export  # noqa: E402
 from keras_mtl import layers  # noqa: E402
 from keras_mtl import metrics  # noqa: E402
+from keras_mtl import plotting  # noqa: E402
 from keras_mtl import tuning  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
 from keras_mtl.builders import build  # noqa: E402
@@ -47,6 +48,7 @@ __all__ = [
     "export",
     "layers",
     "metrics",
+    "plotting",
     "tuning",
     "weightings",
 ]
