@@ -90,7 +90,8 @@ def test_mmoe_synthetic_quick(out):
     assert {(r["method"], float(r["rho"])) for r in rows} == {
         (m, float(rho)) for m in methods for rho in rhos}
     meta = json.loads((out / "mmoe_synthetic.json").read_text())
-    assert "MMoE degrades" in meta["notes"][0]
+    assert "shared-bottom" in meta["notes"][0]
+    assert "(rho, seed) pairs" in meta["notes"][0]
 
 
 def test_multimnist_quick(out, shared_data):
