@@ -13,16 +13,23 @@ aggregator (`compile(aggregator=..., aggregation_mode=...)`):
   task on the step's persistent tape. Measured on the peers' workload
   (LeNet trunk, batch 256, 2-core CPU, TF 2.21): a Python loop of
   `tape.gradient` calls is faster than `tape.jacobian` with `pfor`
-  (2.06x vs 1.63x plain fit at two tasks, 2.75x vs 2.14x at three), and
-  the loop costs `1 + T` backward passes of a task head but `T` of the
-  trunk, which dominates. Gramian aggregators never see `J` flattened:
+  (1.63x vs 2.06x the time of plain fit at two tasks, 2.14x vs 2.75x at
+  three), and
+  the loop costs `T` backward passes of the trunk, which dominates.
+  Vectorising the `T` trunk passes over stacked cotangents
+  (`vectorized_map` of `tf.gradients`) was slower still: 4.4x plain at
+  three tasks against 2.3x for the loop. Accumulating the Gramian layer by
+  layer from activations and output gradients (TorchJD's autogram) saves
+  the per-task weight gradients, but for convolutions it needs
+  patch-by-patch inner products that cost more than the filter gradients
+  they replace, so it is not used. Gramian aggregators never see `J`:
   the Gramian `J Jᵀ` is summed variable by variable, the task weights `α`
   come from it, and each shared variable gets `αᵀ J_v`, with no `[T, P]`
   concatenation and no split back;
 - **representation mode** (MGDA-UB, Sener & Koltun 2018): the rows are
   the gradients with respect to the shared representation `Z` (the
   output of the model's `representation_layer`, flattened over batch and
-  features, `[T, B·D]`), so each costs a pass through one task head only;
+  features, `[T, B·D]`), so each costs a pass through the heads only;
   the aggregated `[B, D]` cotangent then flows through the trunk in one
   backward pass. It costs about as much as plain `fit`, and needs a model
   with one shared representation (hard sharing); MMoE, PLE, cross-stitch
