@@ -24,6 +24,8 @@ from keras_mtl import aggregators as aggregators_module
 from keras_mtl import weightings as weightings_module
 from keras_mtl.gradients import GradientEngine
 from keras_mtl.losses import MaskedTaskLoss
+from keras_mtl.multi_worker import first_batch_for_build
+from keras_mtl.multi_worker import step_logs
 from keras_mtl.nonfinite import NonFiniteGuard
 from keras_mtl.nonfinite import readable_errors
 from keras_mtl.ownership import layer_owners
@@ -644,7 +646,7 @@ class MultiTaskModel(keras.Model):
                 else:
                     metric.update_state(
                         y_safe, y_pred, sample_weight=entry_weights)
-        return self.get_metrics_result()
+        return step_logs(self.get_metrics_result())  # multi-worker shape
 
     # ------------------------------------------------------------------
     # Keras entry points with multi-task defaults.
@@ -659,6 +661,16 @@ class MultiTaskModel(keras.Model):
                 callback.set_sibling_callbacks(callbacks)
         with readable_errors(self.name):  # on_nonfinite="raise"
             return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator: Any = None,
+                              data_batch: Any = None) -> None:
+        # Keras reduces the first batch as a whole, which fails under
+        # MultiWorkerMirroredStrategy (keras_mtl.multi_worker).
+        if iterator is not None and self._distribute_strategy is not None:
+            data_batch = first_batch_for_build(
+                self.distribute_strategy, iterator)
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def evaluate(self, *args: Any, return_dict: bool = True,
                  **kwargs: Any) -> Any:
