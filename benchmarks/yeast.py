@@ -130,7 +130,17 @@ def main(argv=None) -> list[dict]:
                   f"(tracing) left out, on a shared machine."),
         notes=[("Aggregators run on the [14, P] Jacobian of the shared "
                 "variables (14 backward passes per step): time_vs_equal "
-                "is the cost of that against one gradient of the sum.")])
+                "is the cost of that against one gradient of the sum. "
+                "With a 8.7k-parameter trunk and 12 steps per epoch, "
+                "per-epoch overhead and the noise of a shared machine "
+                "dominate these times (one seed timed, seed 0 traced); "
+                "benchmarks/bench_aggregators.py measures step costs."),
+               (f"Training is short ({epochs} epochs of batches of 128 "
+                "over 1,450 rows) to fit the compute budget: "
+                "the shared-trunk models, whose one 32-wide "
+                "representation serves 14 tasks, are further from "
+                "convergence than the 14 separate towers, so read the "
+                "AUC columns as early-training numbers.")])
     return rows
 
 
