@@ -282,9 +282,12 @@ class GradientEngine:
             return self._aggregate([stack], replica=replica)[0]
         gathered = replica.all_gather(stack, axis=1)  # [T, N·B, ...]
         direction = self._aggregate([gathered])[0]
-        size = tf.shape(stack)[1]
-        start = tf.cast(replica.replica_id_in_sync_group, tf.int32) * size
-        return direction[start:start + size]
+        # This replica's rows; the last batch may split unevenly.
+        size = tf.shape(stack)[1:2]
+        sizes = replica.all_gather(size, axis=0)  # [N]
+        replica_id = tf.cast(replica.replica_id_in_sync_group, tf.int32)
+        start = tf.reduce_sum(sizes[:replica_id])
+        return direction[start:start + size[0]]
 
     def _aggregate(self, stacks: list, replica: Any = None) -> list:
         """Aggregates `[T, *shape]` stacks (the loss-scaled Jacobian split

@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent('''
     import keras_mtl
 
     rng = np.random.default_rng(0)
-    n = 128
+    n = 127  # the last batch (63) splits unevenly: 32 + 31
     x = rng.normal(size=(n, 6)).astype("float32")
     y = {"a": (x @ rng.normal(size=(6, 1))).astype("float32"),
          "b": (x @ rng.normal(size=(6, 1)) > 0).astype("float32"),
