@@ -5,9 +5,10 @@ two task correlations (related tasks, rho = 0.9, and conflicting tasks,
 rho = -0.9), the script:
 
 1. trains the single-task baselines once (the same trunk with
-   `sharing_depth=0`: independent per-task networks inside one model);
+   `sharing_depth=0`: independent per-task networks inside one model), and
+   once more from another seed, whose Δm% is the yardstick of noise;
 2. searches hard sharing's `sharing_depth` (0 to the trunk's depth), the
-   loss weighting (equal, uncertainty, DWA) and the gradient aggregator
+   loss weighting (equal, uncertainty) and the gradient aggregator
    (none, PCGrad, CAGrad with its `c`) with `keras_mtl.tuning`, scoring each
    trial by Δm% against the baselines (lower is better; negative beats the
    single-task models);
@@ -42,9 +43,15 @@ from keras_mtl import tuning  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 METRICS = {"val_task_1_mae": "min", "val_task_2_mae": "min"}
 CORRELATIONS = (0.9, -0.9)
+# The generator draws the sine terms from `seed`. With some seeds they
+# cancel the linear part (least squares then does no better than the mean,
+# and no network here learns the task within this budget: seed 0 gives
+# MAE 0.93 vs 0.90 for the mean); with seed 3 the tasks are learnable
+# (least squares 0.38 vs 1.94), which is what a search needs.
+DATA_SEED = 3
 
 
-def split(correlation, num_train, num_val, seed=0):
+def split(correlation, num_train, num_val, seed=DATA_SEED):
     x, y = keras_mtl.data.synthetic_mmoe(
         num_train + num_val, correlation=correlation, seed=seed)
     train = (x[:num_train], {k: v[:num_train] for k, v in y.items()})
@@ -59,10 +66,9 @@ def search_one(correlation, args, workdir):
         keras.Input((x.shape[1],), name="features"), tasks,
         trunk=args.trunk, widths=None, learning_rate=1e-3,
         fixed={"architecture": "hard"},
-        weightings=["equal", "uncertainty", "dwa"],
+        weightings=["equal", "uncertainty"],
         aggregators=[None, "pcgrad", "cagrad"],
-        method_ranges={"cagrad": {"c": [0.2, 0.5]},
-                       "dwa": {"temperature": [2.0]}},
+        method_ranges={"cagrad": {"c": [0.2, 0.5]}},
         compile_options={"run_eagerly": args.quick}, seed=0)
     fit = dict(epochs=args.epochs, batch_size=args.batch_size, verbose=0)
 
@@ -70,6 +76,13 @@ def search_one(correlation, args, workdir):
     baselines = tuning.train_baselines(
         hypermodel, x, y, validation_data=validation,
         metrics=list(METRICS), seed=0, **fit)
+    # The yardstick of noise: the same baselines from another seed.
+    noise = None
+    if not args.quick:
+        replicate = tuning.train_baselines(
+            hypermodel, x, y, validation_data=validation,
+            metrics=list(METRICS), seed=1, **fit)
+        noise = keras_mtl.metrics.delta_m(replicate, baselines)
     objective = tuning.DeltaMObjective(baselines)
     kind, trials = ("random", {"max_trials": 2}) if args.quick \
         else ("grid", {})
@@ -83,7 +96,10 @@ def search_one(correlation, args, workdir):
     front = tuning.pareto_front(rows, METRICS)
     print(f"\n=== correlation {correlation:+.1f}: {len(rows)} trials in "
           f"{seconds:.0f} s; single-task baselines "
-          + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items()))
+          + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items())
+          + ("" if noise is None else
+             f"; the baselines retrained from another seed: Δm% "
+             f"{noise:+.2f} (seed noise)"))
     print("Pareto front over the two tasks' validation MAE:")
     print(tuning.pareto_table(rows, METRICS, front=front, hyperparameters=[
         "sharing_depth", "weighting", "aggregator", "cagrad_c"]))
@@ -111,7 +127,7 @@ def search_one(correlation, args, workdir):
     model = tuning.retrain_best(tuner, x, y, validation_data=validation,
                                 **fit)
     return {"tuner": tuner, "rows": rows, "front": front,
-            "baselines": baselines, "by_depth": by_depth,
+            "baselines": baselines, "noise": noise, "by_depth": by_depth,
             "best_depth": best_hp["sharing_depth"],
             "best_score": best.score, "model": model,
             "validation": validation}
@@ -138,10 +154,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default=str(ROOT / "saved_models"))
     args = parser.parse_args(argv)
-    args.epochs = args.epochs or (1 if args.quick else 10)
-    args.num_train = 128 if args.quick else 4000
-    args.num_val = 64 if args.quick else 1000
-    args.batch_size = 64 if args.quick else 128
+    args.epochs = args.epochs or (1 if args.quick else 30)
+    args.num_train = 128 if args.quick else 1000
+    args.num_val = 64 if args.quick else 2000
+    args.batch_size = 64
     args.trunk = (8, 4) if args.quick else (64, 32, 16)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +181,8 @@ def main(argv=None):
           "conflicting tasks in this run" + (
               "." if not args.quick else
               " (--quick: two tiny trials each, not a finding)."))
+    print("Differences in Δm% smaller than the seed noise above (one "
+          "seed per trial) are not evidence either way.")
 
     best = min(CORRELATIONS, key=lambda c: results[c]["best_score"])
     name = f"tune_sharing_depth_rho{best:+.1f}"

@@ -143,6 +143,53 @@ def _params(function: Callable[..., Any]) -> frozenset:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
+def _check_method_arguments(method: str, ranges: Mapping[str, Any]) -> None:
+    """`method_ranges[method]` must name a registered method's arguments."""
+    registry = {**weightings_module._REGISTRY, **aggregators_module._REGISTRY}
+    if method not in registry:
+        raise ValueError(
+            f"`method_ranges` names unknown method {method!r}. Use an id of "
+            f"keras_mtl.weightings or keras_mtl.aggregators: "
+            f"{sorted(registry)}."
+        )
+    params = _params(registry[method]) - {"name", "kwargs"}
+    unknown = sorted(set(ranges) - params)
+    if unknown:
+        raise ValueError(
+            f"`method_ranges[{method!r}]` names unknown argument(s) "
+            f"{unknown}. {registry[method].__name__} takes "
+            f"{sorted(params)}."
+        )
+
+
+def _check_learning_rate(learning_rate: Any) -> Any:
+    low, high = (learning_rate if isinstance(learning_rate, tuple)
+                 else (learning_rate, learning_rate))
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float))
+            and 0 < low <= high):
+        raise ValueError(
+            "Argument `learning_rate` must be a float > 0 or a (min, max) "
+            f"range with 0 < min <= max. Received: learning_rate="
+            f"{learning_rate!r}, e.g. use learning_rate=(1e-4, 1e-2)."
+        )
+    return learning_rate
+
+
+def _check_widths(widths: Any) -> Any:
+    if widths is None or widths == "auto":
+        return widths
+    if (isinstance(widths, str) or not isinstance(widths, Sequence)
+            or not widths or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w >= 1
+                for w in widths)):
+        raise ValueError(
+            "Argument `widths` must be 'auto', None, or a non-empty list of "
+            f"Dense widths >= 1. Received: widths={widths!r}, e.g. "
+            "widths=[32, 64, 128]."
+        )
+    return widths
+
+
 def _clone_input(tensor: keras.KerasTensor) -> keras.KerasTensor:
     history = getattr(tensor, "_keras_history", None)
     name = history[0].name if history else tensor.name
@@ -165,6 +212,11 @@ def _range_hp(hp: keras_tuner.HyperParameters, name: str, spec: Any,
             )
         low, high = spec[0], spec[1]
         sampling = spec[2] if len(spec) == 3 else "linear"
+        if low > high:
+            raise ValueError(
+                f"The range of hyperparameter {name!r} must be (min, max) "
+                f"with min <= max. Received: {spec!r}. Swap the bounds."
+            )
         if all(isinstance(v, int) and not isinstance(v, bool)
                for v in (low, high)):
             return hp.Int(name, low, high, sampling=sampling,
@@ -320,17 +372,18 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         self.method_ranges = {k: dict(v) for k, v in
                               DEFAULT_METHOD_RANGES.items()}
         for method, ranges in (method_ranges or {}).items():
+            _check_method_arguments(method, ranges)
             self.method_ranges.setdefault(method, {}).update(ranges)
         self.method_options = {k: dict(v) for k, v in
                                (method_options or {}).items()}
         self.builder_options = {k: dict(v) for k, v in
                                 (builder_options or {}).items()}
-        self.learning_rate = learning_rate
+        self.learning_rate = _check_learning_rate(learning_rate)
         self.optimizer = optimizer
         self.compile_options = dict(compile_options or {})
         self.objective = objective
         self.seed = seed
-        self._widths = widths
+        self._widths = _check_widths(widths)
         self._checked_fixed = False
 
         self._depth = len(make_blocks(trunk))

@@ -418,6 +418,9 @@ def train_baselines(
             trained; otherwise the results are written there.
         seed: Optional int seeding the initial weights.
 
+    The baselines are compiled with the hypermodel's `compile_options`
+    (so they log the same metrics as the trials) and Adam.
+
     Returns:
         `{log_name: baseline_value}`, e.g. `{"val_task_1_mae": 0.61}`.
     """
@@ -442,12 +445,15 @@ def train_baselines(
     if seed is not None:
         keras.utils.set_random_seed(seed)
     trunk = hypermodel._trunk_copy(None)
+    # The trials' compile options (metrics, run_eagerly, ...), so that the
+    # baselines log the same names.
+    options = dict(getattr(hypermodel, "compile_options", {}))
     history: dict[str, list] = {}
     if mode == "independent":
         model = builders_module.build(
             hypermodel._fresh_inputs(), hypermodel._fresh_tasks(), "hard",
             trunk=trunk, sharing_depth=0, name="independent_baselines")
-        model.compile(keras.optimizers.Adam(learning_rate))
+        model.compile(keras.optimizers.Adam(learning_rate), **options)
         history.update(model.fit(
             x, y, validation_data=validation_data, epochs=epochs,
             batch_size=batch_size, verbose=verbose).history)
@@ -459,7 +465,7 @@ def train_baselines(
                 hypermodel._fresh_inputs(), [task], "hard",
                 trunk=hypermodel._trunk_copy(None),
                 name=f"{task.name}_baseline")
-            model.compile(keras.optimizers.Adam(learning_rate))
+            model.compile(keras.optimizers.Adam(learning_rate), **options)
             if isinstance(x, tf.data.Dataset):
                 train = (_select_task(x, task.name),)
             else:
