@@ -88,6 +88,13 @@ def test_expert_counts_are_conditional_on_expert_architectures(
     assert users
     assert sorted(condition.values) == sorted(users)
     assert "hard" not in condition.values
+    if "soft" in hm.architecture_names:
+        model = hm.build(hm.hyperparameters({"architecture": "soft",
+                                             "strength": 0.05}))
+        strength = [p for p in hp.space if p.name == "strength"][0]
+        assert strength.conditions[0].values == ["soft"]
+        assert any(getattr(layer, "strength", None) == 0.05
+                   for layer in model.layers)
     # Every name is declared once (Keras Tuner needs unique names).
     names = [p.name for p in hp.space]
     assert len(names) == len(set(names))

@@ -12,8 +12,8 @@ architecture            Choice over the architectures
 sharing_depth           Int over the trunk's depth (architectures whose
                         builder takes `sharing_depth`)
 units_<i>               width of trunk block i (builders taking `trunk`)
-num_experts, num_levels, ...
-                        Int ranges of builder options, only for the
+num_experts, num_levels, strength, ...
+                        ranges of builder options, only for the
                         architectures whose builder takes them
 weighting               Choice over the loss weightings
 weight_<task> | simplex_<task>
@@ -81,8 +81,10 @@ DEFAULT_OPTION_RANGES: dict[str, Any] = {
     "num_shared_experts": (1, 4),
     "num_task_experts": (1, 4),
     "num_levels": (1, 3),
+    "strength": (1e-4, 1e-1, "log"),
 }
-"""Integer builder options searched when a builder takes them."""
+"""Builder options searched when a builder takes them: expert and level
+counts (MMoE, CGC, PLE) and soft sharing's penalty strength."""
 
 DEFAULT_METHOD_RANGES: dict[str, dict[str, Any]] = {
     "dwa": {"temperature": (0.5, 5.0)},
@@ -260,9 +262,10 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
             the simplex under random search) or `"per_task"` (a Float per
             task in `static_weight_range`, log scale).
         static_weight_range: `(min, max)` of per-task static weights.
-        option_ranges: Ranges of builder options (`num_experts`, ...), as
-            `(min, max)` ints, a list (Choice) or a value (Fixed); merged
-            over `DEFAULT_OPTION_RANGES`.
+        option_ranges: Ranges of builder options (`num_experts`,
+            `strength`, ...), as `(min, max[, sampling])` (Int for ints,
+            else Float), a list (Choice) or a value (Fixed); merged over
+            `DEFAULT_OPTION_RANGES`.
         method_ranges: `{method_id: {argument: range}}` for weightings and
             aggregators, merged over `DEFAULT_METHOD_RANGES`; a range is
             `(min, max[, sampling])`, a list or a value.
