@@ -100,10 +100,23 @@ def steps_per_second(model: keras.Model, x: Any, y: Any,
 
 
 def interleaved(variants: dict[str, Callable[[], float]],
-                repeats: int) -> dict[str, float]:
-    """Median of `repeats` measurements per variant, taken round-robin."""
+                repeats: int) -> dict[str, list]:
+    """`repeats` measurements per variant, taken round-robin."""
     samples: dict[str, list] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, measure in variants.items():
             samples[name].append(measure())
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
+
+
+def summarize(samples: dict[str, list], baseline: str) -> dict[str, tuple]:
+    """`{variant: (median steps/s, median cost)}`.
+
+    The cost of a repetition is the baseline's steps/s measured in the same
+    round divided by the variant's, so that slow drifts of the machine's
+    load (it is shared) cancel; the median is over the rounds."""
+    reference = samples[baseline]
+    return {
+        name: (statistics.median(rates), statistics.median(
+            [b / r for b, r in zip(reference, rates)]))
+        for name, rates in samples.items()}

@@ -5,8 +5,8 @@ The peers' workload (`_lenet.py`): LeNet trunk, T = 2, 3, 5 heads, batch
 Keras `fit` on the same Functional graph, `MultiTaskModel` without an
 aggregator, and Mean, PCGrad, MGDA, UPGrad, CAGrad in Jacobian and in
 representation mode. Repetitions are interleaved and the medians printed,
-as cost ratios (plain steps/s divided by the variant's: 2.0 = half as
-fast).
+as cost ratios (plain steps/s divided by the variant's, paired within
+each round of the repetitions: 2.0 = half as fast).
 
     python benchmarks/bench_aggregators.py            # full run
     python benchmarks/bench_aggregators.py --quick    # T=2, short
@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--aggregators", nargs="*", default=AGGREGATORS)
     args = parser.parse_args()
     task_counts = args.tasks or ([2] if args.quick else [2, 3, 5])
-    steps = args.steps or (6 if args.quick else 14)
-    repeats = args.repeats or (1 if args.quick else 3)
+    steps = args.steps or (6 if args.quick else 8)
+    repeats = args.repeats or (1 if args.quick else 7)
     _lenet.set_threads(args.threads)
 
     print(f"batch {_lenet.BATCH}, {steps} timed steps per sample, median of "
@@ -51,15 +51,15 @@ def main() -> None:
             model.fit(x[:_lenet.BATCH],
                       {k: v[:_lenet.BATCH] for k, v in y.items()},
                       batch_size=_lenet.BATCH, epochs=1, verbose=0)
-        results = _lenet.interleaved(
+        samples = _lenet.interleaved(
             {name: (lambda m=model, x=x, y=y:
                     _lenet.steps_per_second(m, x, y))
              for name, model in models.items()}, repeats)
-        plain = results["plain keras fit"]
+        results = _lenet.summarize(samples, "plain keras fit")
         print(f"\nT = {num_tasks}")
         print(f"  {'variant':34s} {'steps/s':>8s} {'cost':>6s}")
-        for name, rate in results.items():
-            print(f"  {name:34s} {rate:8.2f} {plain / rate:6.2f}x")
+        for name, (rate, cost) in results.items():
+            print(f"  {name:34s} {rate:8.2f} {cost:6.2f}x")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Both train the same Functional graph with the same losses and metrics
 model adds its masked per-task losses, weighting and per-task logs.
 Target: within 5% (cost ratio <= 1.05). Two workloads: the peers' LeNet
 (`_lenet.py`, batch 256) and a small MLP, where fixed per-step costs
-weigh most. Repetitions are interleaved; medians are printed.
+weigh most. Repetitions are interleaved; medians are printed (the cost
+is the median of the ratios paired within each round).
 
     python benchmarks/bench_fit_overhead.py [--quick]
 """
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    repeats = args.repeats or (1 if args.quick else 5)
+    repeats = args.repeats or (1 if args.quick else 9)
     _lenet.set_threads(args.threads)
     rng = np.random.default_rng(0)
     workloads = {
@@ -68,13 +69,14 @@ def main() -> None:
             model.fit(x[:_lenet.BATCH],
                       {k: v[:_lenet.BATCH] for k, v in y.items()},
                       batch_size=_lenet.BATCH, epochs=1, verbose=0)
-        results = _lenet.interleaved(
+        samples = _lenet.interleaved(
             {k: (lambda m=m, x=x, y=y: _lenet.steps_per_second(m, x, y))
              for k, m in pair.items()}, repeats)
-        plain = results["plain keras fit"]
-        multitask = results["MultiTaskModel fit"]
+        results = _lenet.summarize(samples, "plain keras fit")
+        plain = results["plain keras fit"][0]
+        multitask, cost = results["MultiTaskModel fit"]
         print(f"  {name:6s} plain {plain:8.2f} steps/s   MultiTaskModel "
-              f"{multitask:8.2f} steps/s   cost {plain / multitask:.3f}x")
+              f"{multitask:8.2f} steps/s   cost {cost:.3f}x")
 
 
 if __name__ == "__main__":
