@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_mtl import aggregators as aggregators_module
 from keras_mtl import weightings as weightings_module
+from keras_mtl.data_checks import check_fit_arguments
 from keras_mtl.gradients import GradientEngine
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.multi_worker import first_batch_for_build
@@ -653,6 +654,7 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
         """`keras.Model.fit`, plus the strategies' epoch-level updates."""
+        args, kwargs = check_fit_arguments(self._task_list, args, kwargs)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, _EpochHooks) for c in callbacks):
             callbacks = [_EpochHooks()] + callbacks
@@ -675,6 +677,7 @@ class MultiTaskModel(keras.Model):
     def evaluate(self, *args: Any, return_dict: bool = True,
                  **kwargs: Any) -> Any:
         """`keras.Model.evaluate`, returning a dict by default."""
+        args, kwargs = check_fit_arguments(self._task_list, args, kwargs)
         return super().evaluate(*args, return_dict=return_dict, **kwargs)
 
     # ------------------------------------------------------------------

@@ -231,8 +231,9 @@ class NonFiniteGuard:
         layer's derivative is infinite (an Inf activation) reaches the
         shared trunk. On such steps only, the gradient is rebuilt from
         each task's own loss (`T` backward passes that each visit one
-        task's layers), keeping the tasks that are finite, with the task
-        weights taken as constants. Other steps cost one finiteness check.
+        task's layers), keeping the tasks whose outputs, loss and gradient
+        are finite, with the task weights taken as constants. Other steps
+        cost one finiteness check.
         """
         if not self.recomputes or _loss_scaled(self.model):
             return gradients
@@ -246,27 +247,31 @@ class NonFiniteGuard:
             owned.update(id(v) for v in own)
         ok = self._ok
 
-        def without_bad_tasks() -> list:
+        def without_bad_tasks() -> tuple[list, Tensor]:
             mine = [v for v in variables if id(v) in owned]
             rest = [v for v in variables if id(v) not in owned]
             total = [_dense(g, v) for g, v in zip(
                 tape.gradient(extra, mine), mine)]
+            kept = []
             for t, task_total in enumerate(self._totals):
-                keep = tf.logical_and(ok[t], counts[t] > 0)
                 scale = tf.math.divide_no_nan(weights[t], counts[t])
-                for i, g in enumerate(tape.gradient(task_total, mine)):
+                grads = [None if g is None else scale * tf.convert_to_tensor(
+                    g) for g in tape.gradient(task_total, mine)]
+                keep = tf.logical_and(ok[t], counts[t] > 0)
+                keep = tf.logical_and(keep, _all_finite(grads))
+                kept.append(tf.logical_or(keep, counts[t] <= 0))
+                for i, g in enumerate(grads):
                     if g is not None:
-                        g = tf.convert_to_tensor(g)
-                        total[i] += tf.where(
-                            keep, scale * g, tf.zeros_like(g))
+                        total[i] += tf.where(keep, g, tf.zeros_like(g))
             by_id = {id(v): g for v, g in zip(mine, total)}
             if rest:  # learned weighting parameters
                 by_id.update((id(v), _dense(g, v)) for v, g in zip(
                     rest, tape.gradient(objective, rest)))
-            return [by_id[id(variables[i])] for i in present]
+            return [by_id[id(variables[i])] for i in present], tf.stack(kept)
 
-        recomputed = tf.cond(
-            bad, without_bad_tasks, lambda: [gradients[i] for i in present])
+        recomputed, kept = tf.cond(bad, without_bad_tasks, lambda: (
+            [gradients[i] for i in present], tf.ones_like(ok)))
+        self._ok = tf.logical_and(ok, kept)  # made global in `apply`
         gradients = list(gradients)
         for i, g in zip(present, recomputed):
             gradients[i] = g
@@ -288,18 +293,22 @@ class NonFiniteGuard:
         owned = [[index[id(v)] for v in model.task_variables[n]
                   if id(v) in index] for n in self.task_names]
         gradients = list(gradients)
+        num_tasks = len(self.task_names)
+        own_bad = tf.zeros([num_tasks], tf.bool)
         other_bad = tf.constant(False)
-        if not _loss_scaled(model):
+        if not _loss_scaled(model):  # else the optimizer handles overflow
             own_bad = tf.stack([
                 tf.logical_not(_all_finite([gradients[i] for i in own]))
                 for own in owned])
             mine = {i for own in owned for i in own}
-            other_finite = _all_finite(
-                [g for i, g in enumerate(gradients) if i not in mine])
-            flags = _any_replica(tf.concat(
-                [own_bad, [tf.logical_not(other_finite)]], axis=0))
-            ok = tf.logical_and(ok, tf.logical_not(flags[:-1]))
-            other_bad = flags[-1]
+            other_bad = tf.logical_not(_all_finite(
+                [g for i, g in enumerate(gradients) if i not in mine]))
+        # One all-reduce makes every decision below equal on all replicas.
+        flags = _any_replica(tf.concat(
+            [tf.logical_not(ok), own_bad, [other_bad]], axis=0))
+        ok = tf.logical_not(tf.logical_or(
+            flags[:num_tasks], flags[num_tasks:2 * num_tasks]))
+        other_bad = flags[-1]
         for t, own in enumerate(owned):
             for i in own:
                 if gradients[i] is not None:

@@ -123,19 +123,22 @@ def test_drop_task_trains_the_other_tasks_as_if_unlabelled(fault, aggregator):
         np.testing.assert_allclose(after[path], expected[path], atol=1e-6)
 
 
-def test_overflowing_task_row_is_dropped_before_aggregation():
-    """b's outputs and loss are finite, its Jacobian row is not."""
+@pytest.mark.parametrize("aggregator", [None, "upgrad"])
+def test_task_whose_gradient_overflows_is_dropped(aggregator):
+    """b's outputs and loss are finite, its gradient is not: the Jacobian
+    path zeroes b's row before aggregation; the fast path rebuilds the
+    gradient from each task's own loss on that step."""
     model = build("gradient_overflow")
     before = values(model)
     x, y = batch("none")
-    logs = fit_one_step(model, x, y, aggregator="upgrad")
+    logs = fit_one_step(model, x, y, aggregator=aggregator)
     assert all_finite(model)
     assert logs["b_nonfinite"] == [1.0] and logs["a_nonfinite"] == [0.0]
     after = values(model)
     np.testing.assert_array_equal(after["b/kernel"], before["b/kernel"])
-    expected = reference_without_b("gradient_overflow", "upgrad")
-    np.testing.assert_allclose(after["trunk/kernel"],
-                               expected["trunk/kernel"], atol=1e-6)
+    expected = reference_without_b("gradient_overflow", aggregator)
+    for path in ("trunk/kernel", "a/kernel"):
+        np.testing.assert_allclose(after[path], expected[path], atol=1e-6)
 
 
 def test_jacobian_rows_all_poisoned_by_an_inf_activation_skip_the_step():
@@ -153,14 +156,15 @@ def test_jacobian_rows_all_poisoned_by_an_inf_activation_skip_the_step():
         np.testing.assert_array_equal(after[path], before[path])
 
 
-def test_fast_path_skips_a_step_no_task_explains():
-    """Without per-task rows the trunk's Inf gradient cannot be split."""
-    model = build("gradient_overflow")
+def test_inf_in_the_shared_input_skips_the_step():
+    """Every task is non-finite: nothing is left to train."""
+    model = build("none")
     before = values(model)
     x, y = batch("none")
+    x["shared_in"][2, 1] = np.inf
     logs = fit_one_step(model, x, y)
     assert all_finite(model)
-    assert logs["nonfinite_steps"] == [1.0]
+    assert logs["a_nonfinite"] == [1.0] and logs["b_nonfinite"] == [1.0]
     after = values(model)
     for path in before:
         np.testing.assert_array_equal(after[path], before[path])

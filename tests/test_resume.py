@@ -107,7 +107,7 @@ def _worker() -> None:
 def test_resumed_training_equals_uninterrupted_training():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
-        [sys.executable, __file__], capture_output=True, text=True,
+        [sys.executable, __file__], capture_output=True, text=True, check=False,
         timeout=300, env=env)
     lines = [line for line in done.stdout.splitlines()
              if line.startswith("RESULT ")]

@@ -10,6 +10,7 @@ weights `α = weights_from_gramian(G)` and return `g = αᵀ J`.
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_mtl.types import Tensor
@@ -28,6 +29,20 @@ class Aggregator(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
+
+    def __call__(self, jacobian: Tensor, *args: Any, **kwargs: Any) -> Any:
+        rank = getattr(jacobian, "ndim", None)
+        if rank is None and isinstance(jacobian, (list, tuple)):
+            rank = np.ndim(jacobian)
+        if rank is not None and rank != 2:
+            shape = tuple(getattr(jacobian, "shape", np.shape(jacobian)))
+            raise ValueError(
+                f"{type(self).__name__} takes a Jacobian of shape [T, P] "
+                f"(one row per task). Received shape {shape}. Stack the "
+                "task gradients as rows, e.g. "
+                "keras.ops.stack([g_task_1, g_task_2]), flattened to [P]."
+            )
+        return super().__call__(jacobian, *args, **kwargs)
 
     def call(self, jacobian: Tensor) -> Tensor:
         raise TypeError(

@@ -1,0 +1,142 @@
+"""Checks of in-memory labels and sample weights before `fit`/`evaluate`.
+
+Labels that a task's loss cannot take fail deep inside TensorFlow: class
+indices out of range stop a graph with "Received a label value of 5 which
+is outside the valid range" (on GPU they silently give NaN), string labels
+fail in Keras's data adapter with "Invalid dtype: str96", and a
+`sample_weight` dict that names only some tasks, or an unknown one, is
+refused by Keras with a dump of every array. `check_fit_arguments` checks
+NumPy (or array-like) labels once, on the host, before training starts,
+and names the task, the offending value and the fix. Datasets and tensors
+pass through unchecked (reading them would cost a pass over the data).
+"""
+
+import math
+from typing import Any
+from typing import Mapping
+from typing import Sequence
+
+import numpy as np
+
+from keras_mtl.tasks import Task
+
+_CLASS_KINDS = ("binary", "multilabel")
+
+
+def _array(values: Any) -> np.ndarray | None:
+    """`values` as a NumPy array if it is in memory, else None."""
+    if isinstance(values, np.ndarray):
+        return values
+    if isinstance(values, (list, tuple)) or hasattr(values, "to_numpy"):
+        return np.asarray(values)
+    return None
+
+
+def _missing(task: Task, values: np.ndarray) -> np.ndarray:
+    mask = np.isnan(values)
+    sentinel = task.missing_label
+    if sentinel is not None and not math.isnan(sentinel):
+        mask |= values == sentinel
+    return mask
+
+
+def _first_bad(values: np.ndarray, bad: np.ndarray) -> str:
+    index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    position = tuple(int(i) for i in index)
+    return f"{values[index].item()!r} at index {position}"
+
+
+def check_labels(task: Task, labels: Any) -> None:
+    """Raises if in-memory `labels` cannot be `task`'s labels."""
+    values = _array(labels)
+    if values is None:
+        return
+    if values.dtype.kind in "OUSV":
+        example = values.reshape(-1)[:1].tolist()
+        raise TypeError(
+            f"Task {task.name!r}: labels have dtype {values.dtype} (e.g. "
+            f"{example}); the model trains on numbers. Encode them first, "
+            "e.g. (labels == 'yes').astype('float32') for a binary task or "
+            "keras.layers.StringLookup for class indices."
+        )
+    if task.kind not in _CLASS_KINDS + ("multiclass",):
+        return
+    values = values.astype("float64")
+    known = ~_missing(task, values)
+    one_hot = (task.kind == "multiclass" and values.ndim >= 2
+               and values.shape[-1] == task.num_classes
+               and task.num_classes > 1)
+    if task.kind in _CLASS_KINDS or one_hot:
+        bad = known & ((values < 0) | (values > 1))
+        if bad.any():
+            raise ValueError(
+                f"Task {task.name!r} ({task.kind}): labels must be 0 or 1 "
+                f"(or probabilities in [0, 1]). Received "
+                f"{_first_bad(values, bad)}. Mark a missing label with "
+                f"{task.missing_label} (the task's `missing_label`) or NaN."
+            )
+        return
+    bad = known & ((values < 0) | (values >= task.num_classes)
+                   | (values != np.round(values)))
+    if bad.any():
+        raise ValueError(
+            f"Task {task.name!r} (multiclass, num_classes="
+            f"{task.num_classes}): labels must be class indices in [0, "
+            f"{task.num_classes - 1}]. Received {_first_bad(values, bad)}. "
+            f"Mark a missing label with {task.missing_label} (the task's "
+            "`missing_label`), or raise `num_classes`."
+        )
+
+
+def check_sample_weight(
+    tasks: Sequence[Task], y: Mapping[str, Any], sample_weight: Any
+) -> Any:
+    """A `{task: weights}` dict completed with ones for the tasks it
+    leaves out (Keras needs one entry per output); raises on unknown
+    task names."""
+    if not isinstance(sample_weight, Mapping):
+        return sample_weight
+    names = [t.name for t in tasks]
+    unknown = sorted(set(sample_weight) - set(names))
+    if unknown:
+        raise ValueError(
+            f"`sample_weight` names unknown task(s) {unknown}. The model's "
+            f"tasks are {names}. Fix the keys (tasks left out get weight 1)."
+        )
+    sizes = {len(a) for a in map(_array, y.values()) if a is not None}
+    if len(sizes) != 1:
+        return dict(sample_weight)
+    size = sizes.pop()
+    return {n: sample_weight[n] if n in sample_weight
+            else np.ones((size,), "float32") for n in names}
+
+
+def check_fit_arguments(
+    tasks: Sequence[Task], args: tuple, kwargs: dict[str, Any]
+) -> tuple[tuple, dict[str, Any]]:
+    """Checks `fit(x, y, ..., sample_weight=...)`'s in-memory labels and
+    sample weights; returns the arguments with `sample_weight` completed."""
+    y = args[1] if len(args) > 1 else kwargs.get("y")
+    names = [t.name for t in tasks]
+    if not isinstance(y, Mapping):
+        values = _array(y)
+        if values is not None and len(names) > 1:
+            raise ValueError(
+                f"Labels must be a dict {{task_name: labels}} for a model "
+                f"with tasks {names}. Received: an array of shape "
+                f"{values.shape}. Pass y={{'{names[0]}': ..., "
+                f"'{names[1]}': ...}}; mark missing labels with the task's "
+                "sentinel (-1 or NaN)."
+            )
+        return args, kwargs
+    by_name = {t.name: t for t in tasks}
+    for name, labels in y.items():
+        if name in by_name:
+            check_labels(by_name[name], labels)
+    # Label keys are checked by the model's step; weights are completed
+    # only for labels that cover every task (Keras matches structures).
+    if "sample_weight" in kwargs and set(y) == set(names):
+        kwargs = dict(kwargs)
+        kwargs["sample_weight"] = check_sample_weight(
+            tasks, y, kwargs["sample_weight"])
+    return args, kwargs
