@@ -62,10 +62,10 @@ def check_labels(task: Task, labels: Any) -> None:
     if task.kind not in _CLASS_KINDS + ("multiclass",):
         return
     values = values.astype("float64")
+    num_classes = int(task.num_classes or 0)
     known = ~_missing(task, values)
     one_hot = (task.kind == "multiclass" and values.ndim >= 2
-               and values.shape[-1] == task.num_classes
-               and task.num_classes > 1)
+               and values.shape[-1] == num_classes and num_classes > 1)
     if task.kind in _CLASS_KINDS or one_hot:
         bad = known & ((values < 0) | (values > 1))
         if bad.any():
@@ -76,13 +76,13 @@ def check_labels(task: Task, labels: Any) -> None:
                 f"{task.missing_label} (the task's `missing_label`) or NaN."
             )
         return
-    bad = known & ((values < 0) | (values >= task.num_classes)
+    bad = known & ((values < 0) | (values >= num_classes)
                    | (values != np.round(values)))
     if bad.any():
         raise ValueError(
-            f"Task {task.name!r} (multiclass, num_classes="
-            f"{task.num_classes}): labels must be class indices in [0, "
-            f"{task.num_classes - 1}]. Received {_first_bad(values, bad)}. "
+            f"Task {task.name!r} (multiclass, num_classes={num_classes}): "
+            f"labels must be class indices in [0, {num_classes - 1}]. "
+            f"Received {_first_bad(values, bad)}. "
             f"Mark a missing label with {task.missing_label} (the task's "
             "`missing_label`), or raise `num_classes`."
         )

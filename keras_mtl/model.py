@@ -580,7 +580,7 @@ class MultiTaskModel(keras.Model):
         gradients = engine.gradients(
             tape, scaled_objective, scaled_weighted, scaled_extra,
             representation)
-        gradients = guard.recompute(  # without NaN/Inf tasks, if any
+        gradients = guard.repair(  # without NaN/Inf tasks, if any
             tape, gradients, weights, counts, objective, extra)
         if wants_norms:
             self.weighting.update_from_gradients(losses, guard.finite(

@@ -9,6 +9,9 @@ task `b`'s own input reaches worker 1's half only, so that worker 0 must
 learn from the all-reduced flags that `b` leaves that step
 (`on_nonfinite="drop_task"`). Both workers must end with identical
 weights, equal within 1e-5 to one process training on the global batches.
+Then, under `on_nonfinite="skip_step"`, a step whose Inf only worker 1
+sees is skipped by both (a conditional update in the cross-replica
+context).
 """
 
 import json
@@ -69,6 +72,7 @@ def train(model, dataset) -> list:
 
 def _worker(index: int, out: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
     import tensorflow as tf
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -88,6 +92,25 @@ def _worker(index: int, out: str) -> None:
     weights = train(model, dataset)
     np.savez(os.path.join(out, f"worker_{index}.npz"), *weights,
              replicas=strategy.num_replicas_in_sync)
+
+    # skip_step: a conditional optimizer update (in the cross-replica
+    # context) that both workers skip when only worker 1 sees the Inf.
+    def bad_step(context):
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).skip(
+            2 * GLOBAL_BATCH).take(GLOBAL_BATCH).batch(GLOBAL_BATCH)
+        start = context.input_pipeline_id * half
+        return dataset.map(lambda x, y: tf.nest.map_structure(
+            lambda t: t[start:start + half], (x, y)))
+
+    with strategy.scope():
+        model.compile(keras.optimizers.SGD(0.05), aggregator="upgrad",
+                      on_nonfinite="skip_step")
+    history = model.fit(strategy.distribute_datasets_from_function(bad_step),
+                        epochs=1, steps_per_epoch=1, verbose=0)
+    assert history.history["nonfinite_steps"] == [1.0], history.history
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert int(model.optimizer.iterations.numpy()) == 0
 
 
 def _free_ports(count: int) -> list[int]:

@@ -141,10 +141,10 @@ def test_task_whose_gradient_overflows_is_dropped(aggregator):
         np.testing.assert_allclose(after[path], expected[path], atol=1e-6)
 
 
-def test_jacobian_rows_all_poisoned_by_an_inf_activation_skip_the_step():
+def test_jacobian_rows_all_poisoned_by_an_inf_activation_move_nothing():
     """Each Jacobian row is a backward pass of the stacked task losses, so
     it visits b's layers with a zero cotangent: 0 * inf = NaN in every row.
-    No task is left to train, and the step is skipped."""
+    No task is left to train: every gradient is zeroed."""
     model = build("inf_activation")
     before = values(model)
     x, y = batch("inf_activation")
@@ -156,7 +156,7 @@ def test_jacobian_rows_all_poisoned_by_an_inf_activation_skip_the_step():
         np.testing.assert_array_equal(after[path], before[path])
 
 
-def test_inf_in_the_shared_input_skips_the_step():
+def test_inf_in_the_shared_input_moves_nothing():
     """Every task is non-finite: nothing is left to train."""
     model = build("none")
     before = values(model)
@@ -222,6 +222,14 @@ def test_evaluation_counts_non_finite_batches():
     result = model.evaluate(x, y, batch_size=BATCH, verbose=0)
     assert result["b_nonfinite"] == 1.0 and result["a_nonfinite"] == 0.0
     assert not np.isfinite(result["b_loss"])
+
+
+def test_no_policy_lets_nan_through_and_logs_nothing():
+    model = build("inf_input")
+    x, y = batch("inf_input")
+    logs = fit_one_step(model, x, y, on_nonfinite=None)
+    assert not any("nonfinite" in key for key in logs)
+    assert not np.isfinite(model.get_layer("b").kernel.numpy()).all()
 
 
 def test_unknown_policy_is_refused():

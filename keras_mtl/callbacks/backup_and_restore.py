@@ -99,7 +99,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         steps = self._last_batch_seen + 1 if self._mid_epoch else 0
         metrics = [np.asarray(v.numpy()) for m in self.model.metrics
                    for v in m.variables] if steps else []
-        arrays = {f"metric_{i}": value for i, value in enumerate(metrics)}
+        arrays: dict[str, Any] = {
+            f"metric_{i}": value for i, value in enumerate(metrics)}
         with open(self._state_path, "wb") as f:
             np.savez(f, epoch=self._current_epoch,
                      batch=self._last_batch_seen, steps=steps, **arrays)
@@ -148,7 +149,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 "written by a model compiled differently. Compile the "
                 "model as when the backup was made, or delete the backup "
                 "directory to start over.")
-        for variable, value in zip(variables, self._metric_values):
+        for variable, value in zip(variables, self._metric_values or []):
             variable.assign(value)
         self._skipped = self._skip
         self._train_function = self.model.train_function
