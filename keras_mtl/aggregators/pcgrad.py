@@ -74,8 +74,11 @@ class PCGrad(GramianAggregator):
             dots = ops.take_along_axis(
                 ops.matmul(coefficients, gramian), other[:, None], axis=1
             )[:, 0]  # g_i' · g_j
-            conflict = ops.logical_and(dots < 0.0, other != own)
             norms = ops.take(squared_norms, other)
+            # A gradient whose squared norm underflows to 0 (e.g. entries
+            # near 1e-25 in float32) is negligible: nothing to project off.
+            conflict = ops.logical_and(
+                ops.logical_and(dots < 0.0, other != own), norms > 0.0)
             step = ops.where(
                 conflict, dots / ops.where(conflict, norms, 1.0), 0.0)
             coefficients = coefficients - step[:, None] * ops.one_hot(
