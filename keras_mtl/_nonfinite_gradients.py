@@ -41,6 +41,18 @@ def all_finite(values: Sequence[Any]) -> Tensor:
     return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
+def probably_finite(values: Sequence[Any]) -> Tensor:
+    """False when some entry of `values` is NaN or Inf: one float32 sum
+    per tensor, cheaper than `all_finite`. A gradient whose sum overflows
+    float32 counts as non-finite too."""
+    sums = [tf.reduce_sum(tf.cast(
+        v.values if isinstance(v, tf.IndexedSlices) else v, tf.float32))
+        for v in values if v is not None]
+    if not sums:
+        return tf.constant(True)
+    return tf.reduce_all(tf.math.is_finite(tf.stack(sums)))
+
+
 def _dense(gradient: Any, like: Any) -> Tensor:
     if gradient is None:
         return tf.zeros_like(like)
@@ -49,6 +61,13 @@ def _dense(gradient: Any, like: Any) -> Tensor:
 
 def zero_unless(keep: Tensor, value: Tensor) -> Tensor:
     return tf.where(keep, value, tf.zeros_like(value))
+
+
+def _zero_task(keep: Tensor, gradient: Any) -> Any:
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(zero_unless(keep, gradient.values),
+                                gradient.indices, gradient.dense_shape)
+    return zero_unless(keep, tf.convert_to_tensor(gradient))
 
 
 def loss_scaled(model: Any) -> bool:
@@ -107,17 +126,24 @@ class GradientRepair:
         shared gradient is finite. A variable still not finite gets zeros.
         """
         model = self.model
-        if self.policy != "drop_task" or loss_scaled(model):
+        if self.policy != "drop_task":
             return gradients
         variables = model.trainable_variables
         owner = {id(v): t for t, n in enumerate(self.task_names)
                  for v in model.task_variables[n]}
-        own_bad = tf.stack([tf.logical_not(all_finite(
+        if loss_scaled(model):
+            # Overflow is the loss scale's business; the task variables of
+            # tasks dropped for their outputs or loss get zeros (their
+            # gradient may be 0 * inf), lest every step be skipped.
+            return [g if g is None or id(v) not in owner else _zero_task(
+                self._ok[owner[id(v)]], g)
+                for v, g in zip(variables, gradients)]
+        own_bad = tf.stack([tf.logical_not(probably_finite(
             [g for v, g in zip(variables, gradients)
              if owner.get(id(v)) == t]))
             for t in range(len(self.task_names))])
         flags = any_replica(tf.concat(
-            [own_bad, [tf.logical_not(all_finite(gradients))]], axis=0))
+            [own_bad, [tf.logical_not(probably_finite(gradients))]], axis=0))
         own_ok, bad = tf.logical_not(flags[:-1]), flags[-1]
         screen_ok = self._ok
         present = [i for i, g in enumerate(gradients) if g is not None

@@ -215,6 +215,24 @@ def test_weighting_state_stays_finite(weighting):
     assert all_finite(model)
 
 
+def test_mixed_precision_trains_the_other_tasks():
+    """Under a LossScaleOptimizer overflow skips are the optimizer's, but
+    a dropped task's own gradient (0 * inf) must not skip every step."""
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = build("inf_input")
+        x, y = batch("inf_input")
+        model.compile("adam")
+        assert isinstance(model.optimizer,
+                          keras.optimizers.LossScaleOptimizer)
+        logs = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0).history
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert logs["b_nonfinite"] == [1.0, 1.0]
+    assert logs["a_loss"][1] < logs["a_loss"][0]  # task a trains
+    assert all_finite(model)
+
+
 def test_evaluation_counts_non_finite_batches():
     model = build("inf_input")
     model.compile("adam")
