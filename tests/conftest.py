@@ -7,9 +7,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pathlib  # noqa: E402
 
+import hypothesis  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# In CI, property tests draw the same examples on every run (derandomize),
+# so a submission's result does not depend on the luck of the draw.
+hypothesis.settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" \
     / "data"
