@@ -30,6 +30,7 @@ from keras_mtl.multi_worker import step_logs
 from keras_mtl.nonfinite import NonFiniteGuard
 from keras_mtl.nonfinite import readable_errors
 from keras_mtl.ownership import layer_owners
+from keras_mtl.ownership import layers_common_to_all
 from keras_mtl.registry import register
 from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
@@ -166,6 +167,9 @@ class MultiTaskModel(keras.Model):
         self._forced_shared = tuple(shared_layers)
         shared, per_task = layer_owners(outputs, self._forced_shared)
         self._shared_layer_names = tuple(shared)
+        graph_order = [layer.name for layer in self.layers]
+        self._common_layer_names = tuple(sorted(
+            layers_common_to_all(outputs), key=graph_order.index))
         self._task_layer_names = {k: tuple(v) for k, v in per_task.items()}
         if representation is not None:
             self.get_layer(representation)  # raises if unknown
@@ -513,16 +517,19 @@ class MultiTaskModel(keras.Model):
         self, tape: tf.GradientTape, weighted: Tensor
     ) -> Tensor:
         """`[T]` norms of each weighted task loss's gradient with respect
-        to the last shared layer's weights (GradNorm's `G_W^(i)`), over the
-        global batch."""
-        shared = self.shared_layers
-        if not shared:
+        to the weights of the last layer that every task uses (GradNorm's
+        `G_W^(i)`), over the global batch."""
+        # Prefer a layer every task feeds through; soft sharing has none,
+        # so its last (penalty-tied) shared layer stands in.
+        names = self._common_layer_names or self._shared_layer_names
+        if not names:
             raise ValueError(
                 f"{type(self.weighting).__name__} needs a shared layer "
                 f"(GradNorm measures gradient norms there), but model "
-                f"{self.name!r} shares none (sharing_depth=0?)."
+                f"{self.name!r} shares none (sharing_depth=0?). Use a model "
+                "with a shared trunk."
             )
-        last = shared[-1].trainable_variables
+        last = self.get_layer(names[-1]).trainable_variables
         replica = tf.distribute.get_replica_context()
         norms = []
         num_tasks = len(self._task_list)
