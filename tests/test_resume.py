@@ -56,17 +56,17 @@ def _worker() -> None:
                 model.weights + model.optimizer.variables]
 
     class Interrupt(keras.callbacks.Callback):
-        """Raises once, after step 4 of epoch 1."""
+        """Raises once, after step `batch` of epoch 1."""
 
-        def __init__(self):
+        def __init__(self, batch=4):
             super().__init__()
-            self.epoch, self.fired = 0, False
+            self.epoch, self.fired, self.batch = 0, False, batch
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if not self.fired and (self.epoch, batch) == (1, 4):
+            if not self.fired and (self.epoch, batch) == (1, self.batch):
                 self.fired = True
                 raise KeyboardInterrupt("simulated crash")
 
@@ -94,6 +94,19 @@ def _worker() -> None:
         report[case + "_dwa_loss"] = resumed_history.history["b_loss"][-1]
     report["reference_dwa_loss"] = history.history["b_loss"][-1]
 
+    # Interrupted again in the resumed epoch, after its first backup: the
+    # backup must record epoch 1 (Keras's records epoch 0 there).
+    backup = tempfile.mkdtemp()
+    for batch in (4, 6):
+        try:
+            fit(make(), [keras_mtl.callbacks.BackupAndRestore(
+                backup, save_freq=3), Interrupt(batch)])
+        except KeyboardInterrupt:
+            pass
+    resumed = make()
+    fit(resumed, [keras_mtl.callbacks.BackupAndRestore(backup, save_freq=3)])
+    report["keras_mtl_twice"] = gaps(resumed)
+
     path = os.path.join(tempfile.mkdtemp(), "model.keras")
     model = make()
     model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, shuffle=False)
@@ -116,12 +129,26 @@ def test_resumed_training_equals_uninterrupted_training():
     names = report["names"]
     assert any("gradvac" in n for n in names)
     assert any("dwa" in n for n in names)
-    for case in ("keras_epoch", "keras_mtl_steps", "keras_file"):
+    for case in ("keras_epoch", "keras_mtl_steps", "keras_mtl_twice",
+                 "keras_file"):
         worst = max(report[case])
         where = names[int(np.argmax(report[case]))]
         assert worst <= 1e-6, f"{case}: {where} differs by {worst}"
     # DWA read the same epoch logs as the uninterrupted run.
     assert report["keras_mtl_steps_dwa_loss"] == report["reference_dwa_loss"]
+
+
+def test_backup_callback_config_round_trip(tmp_path):
+    import keras
+
+    import keras_mtl
+
+    callback = keras_mtl.callbacks.BackupAndRestore(
+        str(tmp_path), save_freq=5, double_checkpoint=True)
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(callback))
+    assert isinstance(restored, keras_mtl.callbacks.BackupAndRestore)
+    assert restored.get_config() == callback.get_config()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 "double_checkpoint": self.double_checkpoint,
                 "delete_checkpoint": self.delete_checkpoint}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "BackupAndRestore":
+        return cls(**config)
+
     # ------------------------------------------------------------------
     # Saving.
 
