@@ -170,6 +170,15 @@ class NonFiniteGuard(GradientRepair):
             bad = self._bad if self._bad is not None else tf.constant(False)
             self._count(ok, tf.logical_and(
                 tf.reduce_all(ok), tf.logical_not(bad)))
+            if getattr(model, "gradient_regularizer", None) is not None:
+                # Its terms were added after `repair`: zero what is not
+                # finite on any replica.
+                finite = any_replica(tf.stack([tf.logical_not(all_finite(
+                    [g])) for g in gradients if g is not None]))
+                finite = iter(tf.unstack(tf.logical_not(finite)))
+                gradients = [None if g is None else zero_unless(
+                    next(finite), tf.convert_to_tensor(g))
+                    for g in gradients]
             apply_fn(gradients)
             self._ok = self._bad = None
             return
