@@ -37,6 +37,7 @@ from keras_mtl.resume import save_seed_states
 from keras_mtl.task_learning_rates import TaskUpdateScaler
 from keras_mtl.task_metrics import make_task_metrics
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks as _validate_tasks
 from keras_mtl.types import Tensor
 
 
@@ -47,30 +48,6 @@ def _check_task_keys(what: str, keys: Any, known: Sequence[str]) -> None:
             f"{what} names unknown task(s) {unknown}. The model's tasks are "
             f"{list(known)}. Fix the keys to use these task names."
         )
-
-
-def _validate_tasks(tasks: Sequence[Task]) -> tuple[Task, ...]:
-    tasks = tuple(tasks)
-    if not tasks:
-        raise ValueError(
-            "The task list is empty. Pass at least one `keras_mtl.Task`, "
-            "e.g. [keras_mtl.Task('income', kind='binary')]."
-        )
-    for task in tasks:
-        if not isinstance(task, Task):
-            raise TypeError(
-                f"Expected `keras_mtl.Task` objects in `tasks`. Received: "
-                f"{task!r} of type {type(task).__name__}. Wrap it as "
-                f"keras_mtl.Task(name, kind=...)."
-            )
-    names = [t.name for t in tasks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(
-            f"Duplicate task name(s) {duplicates}. Every task needs a "
-            "distinct name: it is the output key and the log prefix."
-        )
-    return tasks
 
 
 class _Hidden:

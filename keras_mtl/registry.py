@@ -19,6 +19,31 @@ def register(cls: type) -> type:
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
+def class_from_registry(
+    name: Any, registry: dict[str, Callable[..., Any]], family: str
+) -> type:
+    """Returns the class registered under the snake_case id `name`.
+
+    Shared by `keras_mtl.weightings.get_class` and
+    `keras_mtl.aggregators.get_class`.
+
+    Args:
+        name: A snake_case id such as `"pcgrad"` (case-insensitive).
+        registry: Maps snake_case ids to classes.
+        family: Plural family name for error messages (`"aggregators"`).
+
+    Returns:
+        The class, not an instance.
+    """
+    if not isinstance(name, str) or name.lower() not in registry:
+        raise ValueError(
+            f"Unknown {family[:-1]} id {name!r}. Known {family}: "
+            f"{sorted(registry)}. Pass one of these ids (see "
+            f"`keras_mtl.{family}.names()`)."
+        )
+    return registry[name.lower()]
+
+
 def get_from_registry(
     identifier: Any,
     registry: dict[str, Callable[..., Any]],

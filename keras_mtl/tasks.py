@@ -275,3 +275,49 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task(name={self.name!r}, kind={self.kind!r})"
+
+
+def validate_tasks(tasks: Sequence[Task]) -> tuple[Task, ...]:
+    """Checks a task list and returns it as a tuple.
+
+    Every builder, `MultiTaskModel` and the tuner call it, so a bad list
+    fails the same way wherever it is passed.
+
+    Args:
+        tasks: A non-empty sequence of `keras_mtl.Task` with distinct names.
+
+    Returns:
+        The tasks as a tuple, in the given order.
+
+    Raises:
+        ValueError: The list is empty or two tasks share a name.
+        TypeError: An entry is not a `keras_mtl.Task`.
+
+    Example:
+
+    ```python
+    tasks = validate_tasks([Task("income", kind="binary"),
+                            Task("age", kind="regression")])
+    ```
+    """
+    tasks = tuple(tasks)
+    if not tasks:
+        raise ValueError(
+            "The task list is empty. Pass at least one `keras_mtl.Task`, "
+            "e.g. [keras_mtl.Task('income', kind='binary')]."
+        )
+    for task in tasks:
+        if not isinstance(task, Task):
+            raise TypeError(
+                f"Expected `keras_mtl.Task` objects in `tasks`. Received: "
+                f"{task!r} of type {type(task).__name__}. Wrap it as "
+                f"keras_mtl.Task(name, kind=...)."
+            )
+    names = [t.name for t in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Duplicate task name(s) {duplicates}. Every task needs a "
+            "distinct name: it is the output key and the log prefix."
+        )
+    return tasks

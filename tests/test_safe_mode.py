@@ -28,9 +28,9 @@ def _data(n: int = 32) -> tuple[np.ndarray, dict]:
 def _instances() -> list:
     special = {"inverse_size": {"sizes": {"income": 10, "kind": 5, "age": 3}},
                "static": {"weights": {"income": 2.0}}}
-    return [cls(**special.get(name, {}))
-            for registry in (weightings._REGISTRY, aggregators._REGISTRY)
-            for name, cls in sorted(registry.items())]
+    return [family.get_class(name)(**special.get(name, {}))
+            for family in (weightings, aggregators)
+            for name in family.names()]
 
 
 def test_every_weighting_and_aggregator_config_loads_in_safe_mode():

@@ -33,13 +33,13 @@ def hard_space():
                                                    "task_2": 30}}})
 
 
-def _check_registry_covered(names, registry, options, always=()):
+def _check_registry_covered(names, family, options, always=()):
     """Every registered id is searched unless it cannot be constructed
     with default arguments."""
-    assert set(names) <= set(registry)
-    for name in set(registry) - set(names) - set(always):
+    assert set(names) <= set(family.names())
+    for name in set(family.names()) - set(names) - set(always):
         with pytest.raises((TypeError, ValueError)):
-            registry[name](**options.get(name, {}))
+            family.get_class(name)(**options.get(name, {}))
 
 
 def _check_model(model):
@@ -102,7 +102,7 @@ def test_expert_counts_are_conditional_on_expert_architectures(
 
 def test_each_aggregator_builds_on_a_shared_trunk(hard_space):
     hm = hard_space
-    _check_registry_covered(hm.aggregator_names[1:], aggregators._REGISTRY,
+    _check_registry_covered(hm.aggregator_names[1:], aggregators,
                             hm.method_options)
     for aggregator in hm.aggregator_names:
         hp = hm.hyperparameters({"aggregator": aggregator,
@@ -112,7 +112,7 @@ def test_each_aggregator_builds_on_a_shared_trunk(hard_space):
             assert model.aggregator is None
         else:
             assert type(model.aggregator) is \
-                aggregators._REGISTRY[aggregator]
+                aggregators.get_class(aggregator)
             for arg in hm.method_hyperparameters("aggregator", aggregator):
                 assert getattr(model.aggregator, arg) == pytest.approx(
                     hp.values[f"{aggregator}_{arg}"]), (aggregator, arg)
@@ -138,7 +138,7 @@ def test_aggregator_is_only_searched_where_parameters_are_shared():
 
 def test_each_weighting_builds(hard_space):
     hm = hard_space
-    _check_registry_covered(hm.weighting_names, weightings._REGISTRY,
+    _check_registry_covered(hm.weighting_names, weightings,
                             hm.method_options, always=("static",))
     for weighting in hm.weighting_names:
         for depth in (0, 2):
@@ -146,7 +146,7 @@ def test_each_weighting_builds(hard_space):
                                      "sharing_depth": depth,
                                      "aggregator": "none"})
             model = hm.build(hp)
-            expected = weightings._REGISTRY[weighting]
+            expected = weightings.get_class(weighting)
             if depth == 0 and expected.requires_shared_gradient_norms:
                 # Nothing shared: no norms to balance, weights stay at 1.
                 expected = weightings.EqualWeighting

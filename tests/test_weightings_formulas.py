@@ -314,9 +314,9 @@ def test_get_by_id():
     for identifier in IDS:
         weighting = W.get(identifier)
         assert weighting.name == identifier
-        assert W._REGISTRY[identifier] is type(weighting)
+        assert W.get_class(identifier) is type(weighting)
         assert type(weighting).__name__ in W.__all__
-    assert sorted(W._REGISTRY) == sorted(IDS + ["inverse_size"])
+    assert W.names() == sorted(IDS + ["inverse_size"])
     with pytest.raises(ValueError, match="Unknown weighting 'nope'"):
         W.get("nope")
 

@@ -23,6 +23,7 @@ from keras_mtl.aggregators.pcgrad import PCGrad
 from keras_mtl.aggregators.rgw import RGW
 from keras_mtl.aggregators.sum import Sum
 from keras_mtl.aggregators.upgrad import UPGrad
+from keras_mtl.registry import class_from_registry
 from keras_mtl.registry import get_from_registry
 
 _REGISTRY: dict[str, Any] = {
@@ -51,6 +52,19 @@ def get(identifier: Any) -> Aggregator | None:
     return get_from_registry(identifier, _REGISTRY, Aggregator, "aggregators")
 
 
+def names() -> list[str]:
+    """Returns the snake_case ids that `get()` accepts, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_class(name: str) -> type[Aggregator]:
+    """Returns the class registered under the id `name` (e.g. `"pcgrad"`).
+
+    Raises a `ValueError` listing the known ids when `name` is unknown.
+    """
+    return class_from_registry(name, _REGISTRY, "aggregators")
+
+
 __all__ = [
     "Aggregator",
     "AlignedMTL",
@@ -69,4 +83,6 @@ __all__ = [
     "Sum",
     "UPGrad",
     "get",
+    "get_class",
+    "names",
 ]

@@ -23,8 +23,8 @@ from keras_mtl.builders.hard import check_sharing_depth
 from keras_mtl.builders.soft import check_column_depth
 from keras_mtl.layers.cross_stitch import CrossStitch
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 
@@ -70,7 +70,7 @@ def build_cross_stitch(
     - Misra, Shrivastava, Gupta, Hebert (2016). Cross-stitch Networks for
       Multi-task Learning. CVPR. arXiv:1604.03539.
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
     depth = check_sharing_depth(
         0 if sharing_depth is None else sharing_depth, len(blocks))

@@ -39,8 +39,8 @@ from keras_mtl.builders.blocks import fused_features
 from keras_mtl.layers.fusion import AttentionFusion
 from keras_mtl.layers.fusion import WeightedSumFusion
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import KerasTensor
 
@@ -153,7 +153,7 @@ def _late_fusion(
     tasks: Sequence[Task], embeddings: dict[str, KerasTensor],
     options: dict[str, Any],
 ) -> MultiTaskModel:
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     options = dict(options)
     name = options.pop("name", None) or "late_fusion"
     predictions = {}

@@ -23,8 +23,8 @@ from keras_mtl.builders.blocks import flatten_if_needed
 from keras_mtl.builders.blocks import make_blocks
 from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 
@@ -79,7 +79,7 @@ def build_hard(
         keras.Input((40,)), tasks, trunk=(256, 128, 64), sharing_depth=2)
     ```
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
     depth = check_sharing_depth(sharing_depth, len(blocks))
     x = merge_inputs(inputs)

@@ -30,8 +30,8 @@ from keras_mtl.layers.experts import Experts
 from keras_mtl.layers.gates import ExpertMixture
 from keras_mtl.layers.gates import Gate
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import KerasTensor
 from keras_mtl.types import TrunkSpec
@@ -145,7 +145,7 @@ def build_mmoe(
     - Ma, Zhao, Yi, Chen, Hong, Chi (2018). Modeling Task Relationships in
       Multi-task Learning with Multi-gate Mixture-of-Experts. KDD.
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     check_count("num_experts", num_experts)
     merged, x, towers = shared_bottom(
         inputs, trunk, sharing_depth, activation, dropout)

@@ -26,8 +26,8 @@ from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.layers.feature_split import FeatureSplit
 from keras_mtl.layers.task_attention import TaskAttention
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import KerasTensor
 from keras_mtl.types import TrunkSpec
@@ -111,7 +111,7 @@ def build_mtan(
     - Liu, Johns, Davison (2019). End-to-End Multi-Task Learning with
       Attention. CVPR. arXiv:1803.10704.
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
     if not blocks:
         raise ValueError(

@@ -32,8 +32,8 @@ from keras_mtl.layers.experts import Experts
 from keras_mtl.layers.gates import ExpertMixture
 from keras_mtl.layers.gates import Gate
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 
@@ -88,7 +88,7 @@ def build_ple(
       A Novel Multi-Task Learning (MTL) Model for Personalized
       Recommendations. RecSys.
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     check_count("num_levels", num_levels)
     check_count("num_shared_experts", num_shared_experts)
     check_count("num_task_experts", num_task_experts)

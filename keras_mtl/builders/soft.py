@@ -30,8 +30,8 @@ from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.builders.hard import check_sharing_depth
 from keras_mtl.layers.soft_sharing import SoftSharing
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 
@@ -90,7 +90,7 @@ def build_soft(
     - Duong, Cohn, Bird, Cook (2015). Low Resource Dependency Parsing:
       Cross-lingual Parameter Sharing in a Neural Network Parser. ACL.
     """
-    tasks = _validate_tasks(tasks)
+    tasks = validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
     depth = check_sharing_depth(
         0 if sharing_depth is None else sharing_depth, len(blocks))

@@ -3,8 +3,8 @@
 The space is written against keras_mtl's registries, so it covers whatever
 is registered when it is built: architectures in
 `keras_mtl.builders.ARCHITECTURES`, loss weightings in
-`keras_mtl.weightings._REGISTRY` and gradient aggregators in
-`keras_mtl.aggregators._REGISTRY`. Hyperparameters (names as Keras Tuner
+`keras_mtl.weightings.names()` and gradient aggregators in
+`keras_mtl.aggregators.names()`. Hyperparameters (names as Keras Tuner
 records them):
 
 ```
@@ -66,8 +66,8 @@ from keras_mtl.builders.blocks import DEFAULT_TRUNK
 from keras_mtl.builders.blocks import copy_layer
 from keras_mtl.builders.blocks import make_blocks
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.model import _validate_tasks
 from keras_mtl.tasks import Task
+from keras_mtl.tasks import validate_tasks
 from keras_mtl.tuning import objectives
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
@@ -145,9 +145,14 @@ def _params(function: Callable[..., Any]) -> frozenset:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
+def _registry(family: Any) -> dict[str, type]:
+    """`{id: class}` of `keras_mtl.weightings` or `keras_mtl.aggregators`."""
+    return {name: family.get_class(name) for name in family.names()}
+
+
 def _check_method_arguments(method: str, ranges: Mapping[str, Any]) -> None:
     """`method_ranges[method]` must name a registered method's arguments."""
-    registry = {**weightings_module._REGISTRY, **aggregators_module._REGISTRY}
+    registry = {**_registry(weightings_module), **_registry(aggregators_module)}
     if method not in registry:
         raise ValueError(
             f"`method_ranges` names unknown method {method!r}. Use an id of "
@@ -348,7 +353,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
             self._input_specs = dict(inputs)
         else:
             self._input_specs = inputs
-        self.tasks = _validate_tasks(tasks)
+        self.tasks = validate_tasks(tasks)
         self.trunk = trunk
         self.fixed = dict(fixed or {})
         if "aggregator" in self.fixed and self.fixed["aggregator"] is None:
@@ -392,10 +397,10 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         self._depth = len(make_blocks(trunk))
         self._archs = self._probe_architectures(architectures)
         self._weightings = self._methods(
-            "weightings", weightings_module._REGISTRY, weightings,
+            "weightings", _registry(weightings_module), weightings,
             always=(STATIC,))
         self._aggregators = self._methods(
-            "aggregators", aggregators_module._REGISTRY,
+            "aggregators", _registry(aggregators_module),
             None if aggregators is None else [
                 a for a in aggregators if a not in (None, NO_AGGREGATOR)])
         if aggregators is None or any(
@@ -654,8 +659,8 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
 
     def _method_params(self, family: str, method: str) -> dict[str, Any]:
         """`{argument: range}` searched for one weighting or aggregator."""
-        registry = (weightings_module._REGISTRY if family == "weighting"
-                    else aggregators_module._REGISTRY)
+        registry = _registry(weightings_module if family == "weighting"
+                             else aggregators_module)
         params = _params(registry[method])
         given = self.method_options.get(method, {})
         return {arg: spec for arg, spec in
@@ -893,7 +898,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
             # keep their initial value 1 (equal weighting).
             weighting = weightings_module.EqualWeighting()
         if choices.aggregator is not None and shares:
-            aggregator = aggregators_module._REGISTRY[choices.aggregator](
+            aggregator = aggregators_module.get_class(choices.aggregator)(
                 **choices.aggregator_options)
         optimizer = keras.optimizers.get(self.optimizer)
         config = optimizer.get_config()
@@ -904,8 +909,8 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         return model
 
     def _make_weighting(self, choices: Choices) -> Any:
-        registry = weightings_module._REGISTRY
-        return registry[choices.weighting](**choices.weighting_options)
+        cls = weightings_module.get_class(choices.weighting)
+        return cls(**choices.weighting_options)
 
     def build(self, hp: keras_tuner.HyperParameters) -> MultiTaskModel:
         """Builds and compiles the model of `hp` (Keras Tuner's contract)."""

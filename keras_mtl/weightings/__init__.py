@@ -23,6 +23,7 @@ instances, as `keras.optimizers.get` does.
 
 from typing import Any
 
+from keras_mtl.registry import class_from_registry
 from keras_mtl.registry import get_from_registry
 from keras_mtl.weightings.base import Weighting
 from keras_mtl.weightings.curriculum import CurriculumSchedule
@@ -69,6 +70,19 @@ def get(identifier: Any) -> Weighting:
     return get_from_registry(identifier, _REGISTRY, Weighting, "weightings")
 
 
+def names() -> list[str]:
+    """Returns the snake_case ids that `get()` accepts, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_class(name: str) -> type[Weighting]:
+    """Returns the class registered under the id `name` (e.g. `"dwa"`).
+
+    Raises a `ValueError` listing the known ids when `name` is unknown.
+    """
+    return class_from_registry(name, _REGISTRY, "weightings")
+
+
 __all__ = [
     "DTP",
     "DWA",
@@ -88,4 +102,6 @@ __all__ = [
     "UncertaintyWeighting",
     "Weighting",
     "get",
+    "get_class",
+    "names",
 ]
