@@ -6,7 +6,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from keras_mtl.aggregators._seed_state import SeedStateMixin
+from keras_mtl._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import Aggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor

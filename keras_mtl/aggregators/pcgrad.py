@@ -5,13 +5,14 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_mtl._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
 
 @register
-class PCGrad(GramianAggregator):
+class PCGrad(SeedStateMixin, GramianAggregator):
     """Projects each task gradient off the task gradients it conflicts with.
 
     Algorithm 1 of the paper, at every step:
@@ -29,9 +30,10 @@ class PCGrad(GramianAggregator):
     tracks the `[T, T]` coefficient matrix on the Gramian instead of the
     `[T, P]` gradients and returns the task weights `α` with `g = αᵀ J`.
     The order is a fresh random permutation per task and per step, drawn
-    from a tracked `keras.random.SeedGenerator` (the TF1 reference code
-    draws its permutation once, while building the graph, so it never
-    changes). For two tasks the order does not matter:
+    from a tracked `keras.random.SeedGenerator`, whose state `.keras` files
+    and checkpoints carry (the TF1 reference code draws its permutation
+    once, while building the graph, so it never changes). For two tasks
+    the order does not matter:
 
     ```
     g = g_1 + g_2 - (g_1·g_2) (g_1/‖g_1‖² + g_2/‖g_2‖²)   if g_1·g_2 < 0

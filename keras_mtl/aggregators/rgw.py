@@ -5,7 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_mtl.aggregators._seed_state import SeedStateMixin
+from keras_mtl._seed_state import SeedStateMixin
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor

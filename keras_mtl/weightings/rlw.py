@@ -5,16 +5,16 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_mtl._seed_state import SeedStateMixin
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 from keras_mtl.weightings.base import Weighting
 
 _DISTRIBUTIONS = ("normal", "uniform", "dirichlet", "bernoulli")
-_SEED_STATE = "seed_generator_state"
 
 
 @register
-class RLW(Weighting):
+class RLW(SeedStateMixin, Weighting):
     """Random loss weights, drawn afresh at every training step.
 
     The paper draws `lambda~` from a distribution `p` and normalises it
@@ -102,20 +102,6 @@ class RLW(Weighting):
         if training:
             return ops.cast(self.scale * self.sample(), losses.dtype)
         return ops.full_like(losses, self.scale / self.num_tasks)
-
-    # Keras saves a layer's own variables but not its seed generators'
-    # states: carry the state so that `.keras` files and BackupAndRestore
-    # continue the same random sequence.
-    def save_own_variables(self, store: Any) -> None:
-        super().save_own_variables(store)
-        store[_SEED_STATE] = self.seed_generator.state
-
-    def load_own_variables(self, store: Any) -> None:
-        keys = list(store.keys())
-        super().load_own_variables(
-            {k: store[k] for k in keys if k != _SEED_STATE})
-        if _SEED_STATE in keys:
-            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "distribution": self.distribution,
