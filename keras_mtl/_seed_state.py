@@ -26,6 +26,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_mtl._compat import keras as keras_compat
+
 _PREFIX = "seed_state."
 _FORMER_KEY = "seed_generator_state"  # Aggregators' and RLW's key before.
 
@@ -35,8 +37,7 @@ def seed_generators(layer: keras.layers.Layer) -> dict[str, Any]:
     found: dict[str, Any] = {}
 
     def visit(current: Any, prefix: str) -> None:
-        for i, generator in enumerate(
-                getattr(current, "_seed_generators", None) or []):
+        for i, generator in enumerate(keras_compat.seed_generators(current)):
             found[f"{prefix}{i}"] = generator
         for inner in _sublayers(current):
             visit(inner, f"{prefix}{inner.name}.")
@@ -50,7 +51,7 @@ def _sublayers(layer: Any) -> list:
     save their own states), or a layer's directly tracked layers."""
     if isinstance(layer, keras.Model):
         return list(layer.layers)
-    return list(layer._flatten_layers(include_self=False, recursive=False))
+    return keras_compat.nested_layers(layer, recursive=False)
 
 
 def save_seed_states(layer: keras.layers.Layer, store: Any) -> None:
