@@ -141,3 +141,55 @@ def test_example_quick(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == [
         "config_cosine.png", "config_weights.png"]
     assert "conflict share" in capsys.readouterr().out
+
+
+def _embedding_model():
+    """A CTR-style model: an Embedding in the shared trunk."""
+    ids = keras.Input((3,), dtype="int32", name="ids")
+    trunk = keras.Sequential([
+        keras.layers.Embedding(20, 4, name="emb"),
+        keras.layers.Flatten(), keras.layers.Dense(8, name="dense")],
+        name="trunk")
+    tasks = [keras_mtl.Task("ctr", "binary"), keras_mtl.Task("cvr", "binary")]
+    return keras_mtl.build(ids, tasks, trunk=trunk)
+
+
+def _embedding_data(num_samples=32):
+    rng = np.random.default_rng(1)
+    # 20 ids, 96 lookups: many ids repeat, so slices must be summed.
+    x = rng.integers(0, 20, (num_samples, 3)).astype("int32")
+    y = {name: rng.integers(0, 2, (num_samples, 1)).astype("float32")
+         for name in ("ctr", "cvr")}
+    return x, y
+
+
+@pytest.mark.parametrize("aggregator", [None, "pcgrad"])
+def test_embedding_in_the_trunk(aggregator):
+    """The user code that failed with `TypeError: float() argument must be
+    ... 'IndexedSlices'`: an Embedding in the trunk."""
+    model = _embedding_model()
+    model.compile("adam", aggregator=aggregator)
+    x, y = _embedding_data()
+    callback = GradientConflict((x, y))
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert np.isfinite(history.history["grad_cosine_ctr_cvr"][0])
+
+    # Reference: TensorFlow's own densification of the embedding gradient.
+    with tf.GradientTape(persistent=True) as tape:
+        outputs = model(x, training=False)
+        losses = [keras.losses.binary_crossentropy(y[t], outputs[t])
+                  for t in ("ctr", "cvr")]
+        losses = [tf.reduce_mean(loss) for loss in losses]
+    rows = []
+    for loss in losses:
+        grads = tape.gradient(loss, model.shared_variables)
+        assert any(isinstance(g, tf.IndexedSlices) for g in grads)
+        rows.append(np.concatenate([
+            np.asarray(tf.convert_to_tensor(g), np.float64).ravel()
+            for g in grads]))
+    rows = np.stack(rows)
+    result = callback.measure()
+    np.testing.assert_allclose(result["norms"],
+                               np.linalg.norm(rows, axis=1), rtol=1e-5)
+    cosine = rows[0] @ rows[1] / np.prod(np.linalg.norm(rows, axis=1))
+    np.testing.assert_allclose(result["cosine"][0, 1], cosine, atol=1e-6)

@@ -109,9 +109,7 @@ class GradientConflict(keras.callbacks.Callback):
         for part in parts:
             grads = tape.gradient(part, shared)
             rows.append(np.concatenate([
-                np.zeros(int(np.prod(v.shape)), np.float64) if g is None
-                else np.asarray(g, np.float64).ravel()
-                for g, v in zip(grads, shared)]))
+                dense_gradient(g, v).ravel() for g, v in zip(grads, shared)]))
         del tape
         jacobian = np.stack(rows)
         norms = np.linalg.norm(jacobian, axis=1)
@@ -177,6 +175,28 @@ class GradientConflict(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def dense_gradient(gradient: Any, variable: Any) -> np.ndarray:
+    """One variable's gradient as a dense float64 array of its shape.
+
+    None (the task does not reach the variable) is zeros. An
+    `tf.IndexedSlices` gradient (what `keras.layers.Embedding` and any
+    gather produce: one row of values per looked-up index) is scattered
+    into the table's rows, adding the rows of an index looked up several
+    times in the batch.
+    """
+    shape = tuple(int(d) for d in variable.shape)
+    if gradient is None:
+        return np.zeros(shape, np.float64)
+    if isinstance(gradient, tf.IndexedSlices):
+        dense = np.zeros(shape, np.float64)
+        values = np.asarray(gradient.values, np.float64)
+        indices = np.asarray(gradient.indices).astype(np.int64)
+        np.add.at(dense, indices, values.reshape(
+            (len(indices),) + shape[1:]))
+        return dense
+    return np.asarray(gradient, np.float64).reshape(shape)
 
 
 def _first_batch(data: Any) -> tuple[Any, Any, Any]:
