@@ -14,13 +14,13 @@ compiled model:
   lists the names the model logs.
 
 The direction comes from the log name (`keras_mtl.metrics.metric_direction`,
-the inference `keras_mtl.tuning` uses for objectives), then from the metric
-object (Keras metrics carry a direction: `AUC` is "up", `MeanAbsoluteError`
-"down"), so a metric renamed by the user (`Precision(name="prec")`) is
-understood too.
+the inference `keras_mtl.tuning` uses for objectives), then from the class
+of the metric object (`Precision`, `MeanAbsoluteError` or a subclass), so a
+metric renamed by the user (`Precision(name="prec")`) is understood too.
 """
 
 import difflib
+import re
 from typing import Any
 
 from keras_mtl.metrics import metric_direction
@@ -131,18 +131,31 @@ def monitor_mode(model: Any, monitor: str) -> str:
         )
     direction = metric_direction(monitor)
     if direction is None:
-        metric = _metric_object(model, base)
-        given = getattr(metric, "_direction", None)
-        if given in ("up", "down"):
-            direction = "max" if given == "up" else "min"
+        direction = _class_direction(_metric_object(model, base))
     if direction is None:
         raise ValueError(
             f"Cannot tell whether {monitor!r} should be minimised or "
-            "maximised: it is neither a loss nor a known metric, and its "
-            "metric object declares no direction. Pass mode='min' or "
-            "mode='max' explicitly."
+            "maximised: neither its name nor its metric class is a known "
+            "loss or metric. Pass mode='min' or mode='max' explicitly."
         )
     return direction
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _class_direction(metric: Any) -> str | None:
+    """The direction of a metric object's class (or a Keras base class):
+    `Precision(name="prec")` is a `precision`, so `"max"`."""
+    if metric is None:
+        return None
+    for cls in type(metric).__mro__:
+        direction = metric_direction(_snake_case(cls.__name__))
+        if direction is not None:
+            return direction
+    return None
 
 
 __all__ = ["MODES", "check_monitor", "logged_names", "monitor_mode"]
