@@ -53,8 +53,9 @@ def get(identifier: Any) -> Aggregator | None:
 
 
 def names() -> list[str]:
-    """Returns the snake_case ids that `get()` accepts, sorted."""
-    return sorted(_REGISTRY)
+    """Returns the snake_case ids that `get()` accepts, in registration
+    order (the order a hyperparameter search lists them in)."""
+    return list(_REGISTRY)
 
 
 def get_class(name: str) -> type[Aggregator]:

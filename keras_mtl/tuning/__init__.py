@@ -3,7 +3,9 @@
 - `MultiTaskHyperModel`: one search space over sharing depth,
   architecture, widths, expert counts, loss weighting (with static task
   weights), gradient aggregator (with its hyperparameters) and learning
-  rate, written against keras_mtl's registries.
+  rate, written against keras_mtl's registries. It is thin: the
+  `SearchSpace` value object is probed (`probe`), declared (`declare`)
+  and read back per trial (`choose`); the hypermodel builds and fits.
 - Objectives: per-task metrics with explicit or inferred directions,
   `DeltaMObjective` (Δm% against single-task baselines) and
   `NormalizedSumObjective`; `train_baselines`; `validate_objective`;
@@ -15,17 +17,18 @@
 """
 
 from keras_mtl.tuning import distributed
-from keras_mtl.tuning.hypermodel import Choices
+from keras_mtl.tuning.space import Choices
 from keras_mtl.tuning.hypermodel import MultiTaskHyperModel
-from keras_mtl.tuning.objectives import DeltaMObjective
-from keras_mtl.tuning.objectives import NormalizedSumObjective
-from keras_mtl.tuning.objectives import infer_direction
-from keras_mtl.tuning.objectives import make_tuner
+from keras_mtl.tuning.baselines import train_baselines
+from keras_mtl.tuning.directions import infer_direction
 from keras_mtl.tuning.objectives import objective
 from keras_mtl.tuning.objectives import objective_metric_names
 from keras_mtl.tuning.objectives import task_objective
-from keras_mtl.tuning.objectives import train_baselines
 from keras_mtl.tuning.objectives import validate_objective
+from keras_mtl.tuning.scalarized import DeltaMObjective
+from keras_mtl.tuning.scalarized import NormalizedSumObjective
+from keras_mtl.tuning.space import SearchSpace
+from keras_mtl.tuning.tuners import make_tuner
 from keras_mtl.tuning.pareto import pareto_front
 from keras_mtl.tuning.pareto import pareto_table
 from keras_mtl.tuning.pareto import plot_pareto
@@ -37,6 +40,7 @@ __all__ = [
     "DeltaMObjective",
     "MultiTaskHyperModel",
     "NormalizedSumObjective",
+    "SearchSpace",
     "distributed",
     "infer_direction",
     "make_tuner",

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import keras_tuner
 
-from keras_mtl.tuning.objectives import _check_direction
+from keras_mtl.tuning.directions import check_direction
 
 _HIDDEN_PREFIX = "tuner/"
 
@@ -30,7 +30,7 @@ def _signed_rows(results: Sequence[Mapping[str, Any]],
             "Argument `directions` is empty. Give each metric's direction, "
             "e.g. {'val_task_1_loss': 'min', 'val_task_2_auc': 'max'}."
         )
-    signs = {m: 1.0 if _check_direction(d, m) == "min" else -1.0
+    signs = {m: 1.0 if check_direction(d, m) == "min" else -1.0
              for m, d in directions.items()}
     rows = []
     for i, result in enumerate(results):

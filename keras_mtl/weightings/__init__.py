@@ -71,8 +71,9 @@ def get(identifier: Any) -> Weighting:
 
 
 def names() -> list[str]:
-    """Returns the snake_case ids that `get()` accepts, sorted."""
-    return sorted(_REGISTRY)
+    """Returns the snake_case ids that `get()` accepts, in the order of
+    the table above (the order a hyperparameter search lists them in)."""
+    return list(_REGISTRY)
 
 
 def get_class(name: str) -> type[Weighting]:
