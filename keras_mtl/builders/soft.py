@@ -71,6 +71,11 @@ def build_soft(
         relation: Optional T x T symmetric non-negative matrix in task
             order; entry (i, j) says how strongly tasks i and j are tied
             (0: untied). Default: every pair tied with weight 1.
+            `"learn"` learns the task covariance with the weights (Zhang &
+            Yeung 2010; see `keras_mtl.layers.SoftSharing`): then every
+            column, and every head of the same shape, starts from the
+            first task's initial weights, and
+            `keras_mtl.relations.relation_matrix(model)` reads it.
         activation: Activation of Dense blocks.
         dropout: Dropout after each Dense block.
         name: Model name.
@@ -109,7 +114,23 @@ def build_soft(
         h = flatten_if_needed(h, task.name, "head")
         columns.append(keras.Model(column_input, h,
                                    name=f"{task.name}_column"))
-    features = SoftSharing(columns, strength=strength, relation=relation,
-                           name="soft_sharing")(x)
+    layer = SoftSharing(columns, strength=strength, relation=relation,
+                        name="soft_sharing")
+    features = layer(x)
     outputs = {t.name: t.build_head(f) for t, f in zip(tasks, features)}
-    return MultiTaskModel(inputs, outputs, name=name, tasks=tasks)
+    model = MultiTaskModel(inputs, outputs, name=name, tasks=tasks)
+    if layer.learns_relation:
+        _same_start_heads(model)
+    return model
+
+
+def _same_start_heads(model: MultiTaskModel) -> None:
+    """Heads of the same shapes start from the first task's weights, so
+    that the learned relation compares like with like."""
+    heads = [[w for layer in model.task_layers[name]
+              for w in layer.trainable_weights] for name in model.task_names]
+    shapes = [tuple(w.shape) for w in heads[0]]
+    for weights in heads[1:]:
+        if [tuple(w.shape) for w in weights] == shapes:
+            for w, w0 in zip(weights, heads[0]):
+                w.assign(w0)

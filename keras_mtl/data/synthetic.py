@@ -4,12 +4,14 @@ Ma, Zhao, Yi, Chen, Hong, Chi (2018). Modeling Task Relationships in
 Multi-task Learning with Multi-gate Mixture-of-Experts. KDD. Section 3.2.
 """
 
+from typing import Sequence
+
 import numpy as np
 
 
 def synthetic_mmoe(
     num_samples: int,
-    correlation: float,
+    correlation: float | Sequence[float],
     num_tasks: int = 2,
     seed: int | None = None,
     input_dim: int = 100,
@@ -31,11 +33,16 @@ def synthetic_mmoe(
     With two tasks the cosine of `w_1` and `w_2` is exactly `rho` and the
     Pearson correlation of the labels falls with it (the paper's knob).
     With more tasks every task has cosine `rho` with the first one (and
-    `rho^2` with each other).
+    `rho^2` with each other). A sequence `(rho_2, ..., rho_T)` gives each
+    task t >= 2 its own cosine `rho_t` with the first task (and `rho_s
+    rho_t` with task s): `(0.9, -0.9)` makes tasks 1 and 2 correlated and
+    task 3 anti-correlated with both.
 
     Args:
         num_samples: int. Number of samples.
-        correlation: float in [-1, 1]. The weight-vector cosine rho.
+        correlation: float in [-1, 1], the weight-vector cosine rho of
+            every task t >= 2 with task 1; or a sequence of T - 1 such
+            floats, one per task t >= 2.
         num_tasks: int. Number of tasks (>= 1). Defaults to 2.
         seed: Optional int for reproducibility.
         input_dim: int. Input dimension d (the paper uses 100).
@@ -59,23 +66,35 @@ def synthetic_mmoe(
             "Argument `num_samples` must be a positive int. Received: "
             f"num_samples={num_samples!r}."
         )
-    if not -1.0 <= correlation <= 1.0:
-        raise ValueError(
-            "Argument `correlation` must be in [-1, 1]. Received: "
-            f"correlation={correlation}."
-        )
     if not isinstance(num_tasks, int) or not 1 <= num_tasks <= input_dim:
         raise ValueError(
             f"Argument `num_tasks` must be an int in [1, {input_dim}] "
             f"(input_dim). Received: num_tasks={num_tasks!r}."
         )
+    if isinstance(correlation, (list, tuple, np.ndarray)):
+        rhos = [float(c) for c in correlation]
+        if len(rhos) != num_tasks - 1:
+            raise ValueError(
+                f"Argument `correlation` as a sequence needs num_tasks - 1 "
+                f"= {num_tasks - 1} values (one per task after the first). "
+                f"Received {len(rhos)}: correlation={list(correlation)}."
+            )
+    else:
+        rhos = [float(correlation)] * (num_tasks - 1)
+    for rho in rhos:
+        if not -1.0 <= rho <= 1.0:
+            raise ValueError(
+                "Argument `correlation` must be in [-1, 1]. Received: "
+                f"correlation={correlation}."
+            )
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.normal(size=(input_dim, num_tasks)))
     units = basis.T  # [T, d], orthonormal rows
     weights = [scale * units[0]]
     for t in range(1, num_tasks):
-        weights.append(scale * (correlation * units[0]
-                                + np.sqrt(1.0 - correlation**2) * units[t]))
+        rho = rhos[t - 1]
+        weights.append(scale * (rho * units[0]
+                                + np.sqrt(1.0 - rho**2) * units[t]))
     alpha = rng.normal(size=num_sines)
     beta = rng.normal(size=num_sines)
     x = rng.normal(size=(num_samples, input_dim))

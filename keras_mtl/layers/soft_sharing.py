@@ -5,10 +5,16 @@ from typing import Any
 from typing import Sequence
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from keras_mtl.layers.task_covariance import centered_basis
+from keras_mtl.layers.task_covariance import closed_form_covariance
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
+
+LEARN = "learn"
 
 
 def check_relation(relation: Any, num_tasks: int) -> list[list[float]]:
@@ -16,6 +22,12 @@ def check_relation(relation: Any, num_tasks: int) -> list[list[float]]:
 
     `None` ties every pair of tasks with weight 1.
     """
+    if isinstance(relation, str):
+        raise ValueError(
+            f"Argument `relation` must be None, a {num_tasks} x {num_tasks} "
+            f"matrix or {LEARN!r} (learn it). Received: relation="
+            f"{relation!r}."
+        )
     if relation is None:
         return [[0.0 if i == j else 1.0 for j in range(num_tasks)]
                 for i in range(num_tasks)]
@@ -69,6 +81,28 @@ class SoftSharing(keras.layers.Layer):
     task losses) and logged as `<layer name>_penalty`
     (`soft_sharing_penalty` by default, `val_...` in validation).
 
+    With `relation="learn"` the relation is learned jointly with the
+    weights (multi-task relationship learning, Zhang & Yeung 2010): with
+    `w_t` the flattened weights of column t and `w̄` their mean,
+
+    ```
+    W       = [w_1 - w̄, ..., w_T - w̄]              (deviations, [P, T])
+    penalty = strength * tr(W Ω⁻¹ Wᵀ)
+    Ω       = (Wᵀ W)^{1/2} / tr((Wᵀ W)^{1/2})       (closed form, each
+                                                     training step)
+    ```
+
+    `Ω` (trace 1, rows summing to 0; `keras_mtl.layers.task_covariance`)
+    is the covariance of the columns' deviations from the mean column:
+    `Ω_ij > 0` when columns i and j move away from the average the same
+    way, `< 0` when they move opposite ways. It is kept in the
+    non-trainable variable `relation` (saved in `.keras` files and
+    checkpoints; read it with `relation_matrix()`). With a uniform `Ω`
+    the penalty equals the fixed one with every pair tied by 1. Columns
+    are comparable only if they start from the same point (as the
+    fine-tuned task layers of Long et al. 2017 do), so in this mode every
+    column starts from column 0's initial weights.
+
     Called on one tensor (fed to every column) or on a list of T tensors
     (one per column); returns the list of T column outputs.
 
@@ -78,7 +112,11 @@ class SoftSharing(keras.layers.Layer):
         strength: float >= 0. The penalty strength lambda.
         relation: Optional T x T symmetric non-negative matrix; entry
             (i, j) says how strongly tasks i and j are tied (0: untied).
-            The diagonal is ignored.
+            The diagonal is ignored. `"learn"` learns the task covariance
+            (needs T >= 2).
+        epsilon: float > 0. Learned mode: eigenvalue floor of the
+            deviations' Gram matrix, relative to its mean eigenvalue
+            (keeps `Ω` invertible). Defaults to 1e-6.
         **kwargs: Base `keras.layers.Layer` arguments (default name
             `"soft_sharing"`).
 
@@ -95,6 +133,10 @@ class SoftSharing(keras.layers.Layer):
       Cross-lingual Parameter Sharing in a Neural Network Parser. ACL.
     - Ruder (2017). An Overview of Multi-Task Learning in Deep Neural
       Networks. arXiv:1706.05098.
+    - Zhang, Yeung (2010). A Convex Formulation for Learning Task
+      Relationships in Multi-Task Learning. UAI. arXiv:1203.3536.
+    - Long, Cao, Wang, Yu (2017). Learning Multiple Tasks with
+      Multilinear Relationship Networks. NeurIPS. arXiv:1506.02117.
     """
 
     def __init__(
@@ -102,6 +144,7 @@ class SoftSharing(keras.layers.Layer):
         columns: Sequence[keras.layers.Layer],
         strength: float = 1e-2,
         relation: Any = None,
+        epsilon: float = 1e-6,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "soft_sharing")
@@ -122,7 +165,24 @@ class SoftSharing(keras.layers.Layer):
             )
         self.columns = columns
         self.strength = float(strength)
-        self.relation = check_relation(relation, len(columns))
+        self.learns_relation = isinstance(relation, str) and relation == LEARN
+        if self.learns_relation and len(columns) < 2:
+            raise ValueError(
+                "relation='learn' relates two or more tasks; layer "
+                f"{self.name!r} has {len(columns)} column. Pass "
+                "relation=None."
+            )
+        if isinstance(epsilon, bool) or not isinstance(
+                epsilon, (int, float)) or not math.isfinite(epsilon) \
+                or epsilon <= 0:
+            raise ValueError(
+                "Argument `epsilon` must be a finite float > 0. Received: "
+                f"epsilon={epsilon!r}."
+            )
+        self.epsilon = float(epsilon)
+        self.relation = None if self.learns_relation else check_relation(
+            relation, len(columns))
+        self.relation_variable: keras.Variable | None = None
         self.penalty_tracker = keras.metrics.Mean(name=f"{self.name}_penalty")
 
     def build(self, input_shape: Any) -> None:
@@ -150,9 +210,56 @@ class SoftSharing(keras.layers.Layer):
                     "Soft sharing ties corresponding weights, so every "
                     "column needs the same architecture."
                 )
+        if self.learns_relation:
+            self._build_learned_relation()
+
+    def _build_learned_relation(self) -> None:
+        num_tasks = len(self.columns)
+        basis = centered_basis(num_tasks)
+        self._basis = basis.astype("float32")
+        start = basis @ basis.T / (num_tasks - 1)  # uniform: trace 1
+        self.relation_variable = self.add_weight(
+            name="relation", shape=(num_tasks, num_tasks),
+            initializer=keras.initializers.Constant(start),
+            trainable=False, aggregation="mean")
+        for column in self.columns[1:]:  # one starting point
+            for w, w0 in zip(column.trainable_weights,
+                             self.columns[0].trainable_weights):
+                w.assign(w0)
+
+    def relation_matrix(self) -> np.ndarray:
+        """The `[T, T]` relation: learned `Ω` or the fixed matrix."""
+        if self.learns_relation:
+            if self.relation_variable is None:
+                raise ValueError(
+                    f"Layer {self.name!r} is not built yet: call it (or "
+                    "build the model) before reading its relation."
+                )
+            return np.asarray(self.relation_variable.numpy(), np.float64)
+        return np.asarray(self.relation, np.float64)
+
+    def _learned_penalty(self, update: bool) -> Tensor:
+        rows = [tf.concat([tf.reshape(tf.cast(w, tf.float32), [-1])
+                           for w in c.trainable_weights], axis=0)
+                for c in self.columns]
+        basis = tf.constant(self._basis)
+        deviations = tf.matmul(basis, tf.stack(rows), transpose_a=True)
+        gram = tf.matmul(deviations, deviations, transpose_b=True)
+        omega_c, inverse, finite = closed_form_covariance(
+            tf.stop_gradient(gram), self.epsilon)
+        if update:
+            omega = tf.matmul(tf.matmul(basis, omega_c), basis,
+                              transpose_b=True)
+            old = tf.cast(self.relation_variable, tf.float32)
+            self.relation_variable.assign(tf.where(finite, omega, old))
+        value = tf.where(finite, tf.reduce_sum(inverse * gram),
+                         tf.linalg.trace(gram))  # NaN/Inf stays visible
+        return self.strength * value
 
     def penalty(self) -> Tensor:
         """The current penalty (a float32 scalar, `strength` included)."""
+        if self.learns_relation:
+            return self._learned_penalty(update=False)
         total = ops.zeros((), dtype="float32")
         weights = [c.trainable_weights for c in self.columns]
         for i in range(len(self.columns)):
@@ -171,7 +278,10 @@ class SoftSharing(keras.layers.Layer):
             inputs = [inputs] * len(self.columns)
         outputs = [column(x, training=training)
                    for column, x in zip(self.columns, inputs)]
-        penalty = self.penalty()
+        if self.learns_relation:
+            penalty = self._learned_penalty(update=bool(training))
+        else:
+            penalty = self.penalty()
         self.add_loss(penalty)
         self.penalty_tracker.update_state(penalty)
         return outputs
@@ -190,7 +300,9 @@ class SoftSharing(keras.layers.Layer):
             "columns": [keras.saving.serialize_keras_object(c)
                         for c in self.columns],
             "strength": self.strength,
-            "relation": [list(r) for r in self.relation],
+            "relation": LEARN if self.learns_relation else [
+                list(r) for r in self.relation],
+            "epsilon": self.epsilon,
         }
 
     @classmethod
