@@ -22,6 +22,7 @@ from ai_edge_litert.interpreter import Interpreter
 from keras_mtl.export.errors import ExportError
 from keras_mtl.export.signature import SIGNATURE_KEY
 from keras_mtl.export.signature import TensorInfo
+from keras_mtl.export.signature import conform_shape
 
 METADATA_FILE = "keras_mtl.json"
 """Task metadata written into a SavedModel's `assets.extra/` folder."""
@@ -76,8 +77,16 @@ class ExportedModel(abc.ABC):
                 f"Inputs must be keyed by the signature input names {names}. "
                 f"Unknown: {unknown}; missing: {missing}."
             )
-        return {info.name: np.asarray(inputs[info.name], dtype=info.dtype)
-                for info in self.inputs}
+        named = {info.name: conform_shape(
+            np.asarray(inputs[info.name], dtype=info.dtype), info,
+            f"Input {info.name!r}") for info in self.inputs}
+        sizes = {name: len(array) for name, array in named.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(
+                f"The inputs have different numbers of samples: {sizes}. "
+                "Pass the same number of samples for every input."
+            )
+        return named
 
     @abc.abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

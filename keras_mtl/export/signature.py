@@ -162,6 +162,37 @@ def serving_function(model: MultiTaskModel) -> tuple[Any, keras.Model]:
     return function, view
 
 
+def conform_shape(array: np.ndarray, info: TensorInfo,
+                  what: str) -> np.ndarray:
+    """`array` with the rank `info` expects, as `fit` and `predict` do.
+
+    Keras's Functional models accept an input one rank short when the
+    expected last size is 1 (`(N,)` for `keras.Input((1,))`: a trailing
+    axis is added) and one rank over when the extra last size is 1 (it is
+    dropped). Exports accept the same arrays; any other mismatch is a
+    ValueError naming the input and the shape it expects.
+
+    Args:
+        array: The user's array, batch first.
+        info: The expected input (`shape[0]` is the batch).
+        what: How to name the array in an error message.
+    """
+    expected = tuple(info.shape)
+    if array.ndim == len(expected) - 1 and expected[-1] == 1:
+        array = array[..., np.newaxis]
+    elif array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != len(expected) or any(
+            e is not None and e != g
+            for e, g in zip(expected[1:], array.shape[1:])):
+        raise ValueError(
+            f"{what} has shape {array.shape}; the model expects (batch,) + "
+            f"{tuple(expected[1:])}. Pass an array of that shape (batch "
+            "first)."
+        )
+    return array
+
+
 def as_named_inputs(model: MultiTaskModel, inputs: Any,
                     what: str = "inputs") -> dict[str, np.ndarray]:
     """Turns user inputs into `{input_name: array}` with the model's dtypes.
@@ -199,16 +230,8 @@ def as_named_inputs(model: MultiTaskModel, inputs: Any,
     result = {}
     batch = None
     for info, array in zip(infos, arrays):
-        array = np.asarray(array)
-        expected = info.shape[1:]
-        got = array.shape[1:]
-        if array.ndim != len(info.shape) or any(
-                e is not None and e != g for e, g in zip(expected, got)):
-            raise ValueError(
-                f"`{what}` for model input {info.name!r} has shape "
-                f"{array.shape}; the model expects (batch,) + "
-                f"{tuple(expected)}."
-            )
+        array = conform_shape(np.asarray(array), info,
+                              f"`{what}` for model input {info.name!r}")
         if batch is not None and array.shape[0] != batch:
             raise ValueError(
                 f"`{what}` arrays have different numbers of samples: "

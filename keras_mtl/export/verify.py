@@ -29,6 +29,7 @@ from keras_mtl.export.runtime import LiteRTModel
 from keras_mtl.export.signature import check_multitask_model
 from keras_mtl.export.signature import draw_inputs
 from keras_mtl.export.signature import input_names
+from keras_mtl.export.signature import inference_model
 from keras_mtl.export.signature import take_samples
 from keras_mtl.model import MultiTaskModel
 
@@ -255,8 +256,12 @@ def verify_export(
             "heads are not addressable by task name. Export with "
             "keras_mtl.export, which keys every output by its task.",
             tasks=tuple(sorted(set(names) ^ set(exported.output_names))))
-    reference = model.predict(_structured(model, samples.inputs),
-                              batch_size=256, verbose=0)
+    # A fresh inference view, not `model.predict`: Keras 3.15's cached
+    # predict function fails ("as_list() is not defined on an unknown
+    # TensorShape") on (N, 1) arrays once it has run on (N,) ones, which
+    # is what a user's `predict` on rank-one inputs leaves behind.
+    reference = inference_model(model).predict(
+        _structured(model, samples.inputs), batch_size=256, verbose=0)
     outputs = _run_exported(model, exported, samples.inputs)
     labels = samples.labels
     metric_reference = None
