@@ -10,6 +10,8 @@ tied by a penalty, not by the graph).
 from typing import Iterable
 from typing import Mapping
 
+from keras_mtl._compat.keras import inbound_node
+from keras_mtl._compat.keras import keras_history
 from keras_mtl.types import KerasTensor
 
 
@@ -20,8 +22,8 @@ def layers_feeding(tensor: KerasTensor) -> list:
     stack = [tensor]
     while stack:
         current = stack.pop()
-        operation, node_index, _ = current._keras_history
-        node = operation._inbound_nodes[node_index]
+        operation, node_index, _ = keras_history(current)
+        node = inbound_node(operation, node_index)
         if id(node) in seen_nodes:
             continue
         seen_nodes.add(id(node))

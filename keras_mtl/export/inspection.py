@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_mtl._compat.litert import ops_details
 from keras_mtl.export._files import artifact_size
 from keras_mtl.export.runtime import SavedModelRunner
 from keras_mtl.export.runtime import tensor_infos
@@ -26,7 +27,7 @@ def detect_quantization(interpreter: Interpreter) -> str | None:
     """
     dtypes = {np.dtype(d["dtype"]).name
               for d in interpreter.get_tensor_details()}
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    ops = {op["op_name"] for op in ops_details(interpreter)}
     if "float16" in dtypes:
         return "float16"
     if "int8" in dtypes or "uint8" in dtypes:
@@ -52,7 +53,7 @@ def _tflite(path: pathlib.Path) -> dict[str, Any]:
         "quantization": detect_quantization(interpreter),
         "signatures": signatures,
         "ops": sorted({op["op_name"]
-                       for op in interpreter._get_ops_details()}),
+                       for op in ops_details(interpreter)}),
     }
 
 

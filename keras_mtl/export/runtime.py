@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_mtl._compat.litert import ops_details
 from keras_mtl.export.errors import ExportError
 from keras_mtl.export.signature import SIGNATURE_KEY
 from keras_mtl.export.signature import TensorInfo
@@ -181,7 +182,7 @@ class LiteRTModel(ExportedModel):
         """Names of the output tensors of interpreter node `node`."""
         names = {d["index"]: d["name"]
                  for d in self.interpreter.get_tensor_details()}
-        for op in self.interpreter._get_ops_details():
+        for op in ops_details(self.interpreter):
             if op["index"] == node:
                 return [names.get(i, "") for i in op["outputs"]]
         return []

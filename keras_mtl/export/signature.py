@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_mtl._compat.keras import keras_history
 from keras_mtl.model import MultiTaskModel
 
 SIGNATURE_KEY = "serving_default"
@@ -54,7 +55,7 @@ def check_multitask_model(model: Any, caller: str) -> MultiTaskModel:
 
 
 def _input_layer_name(tensor: Any) -> str:
-    history = getattr(tensor, "_keras_history", None)
+    history = keras_history(tensor)
     if history is not None:
         return history.operation.name
     return tensor.name

@@ -41,7 +41,8 @@ def expert_initializer(initializer: Any, num_experts: int) -> Any:
         return keras.initializers.VarianceScaling(
             scale=initializer.scale * num_experts, mode=initializer.mode,
             distribution=initializer.distribution,
-            seed=getattr(initializer, "_init_seed", None))
+            seed=keras.saving.deserialize_keras_object(
+                initializer.get_config().get("seed")))
     return initializer
 
 
