@@ -4,6 +4,8 @@ import csv
 import gzip
 import io
 import pathlib
+from typing import Any
+from typing import Callable
 from typing import Sequence
 
 import numpy as np
@@ -139,6 +141,41 @@ class Encoder:
 def take(columns: dict[str, np.ndarray],
          index: np.ndarray) -> dict[str, np.ndarray]:
     return {k: v[index] for k, v in columns.items()}
+
+
+def num_rows(columns: dict[str, np.ndarray]) -> int:
+    return len(next(iter(columns.values())))
+
+
+def resplit(table: dict[str, np.ndarray], fractions: Sequence[float],
+            seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """One table cut into the train/validation/test splits by
+    `fractions` (a seeded permutation, see `split_indices`)."""
+    pieces = split_indices(num_rows(table), fractions, seed)
+    return {name: take(table, index) for name, index in zip(SPLITS, pieces)}
+
+
+def encoded_splits(
+    parts: dict[str, dict[str, np.ndarray]],
+    names: Sequence[str],
+    single: bool,
+    encoder: Encoder,
+    labels: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    with_info: bool,
+    **info: Any,
+) -> Any:
+    """The loaders' result: `encoder` fitted on the train split, then
+    `(features, labels(columns))` for each split of `names` (one pair
+    when `single`), followed by an info dict (`feature_names`, `sizes`
+    and the `info` entries) when `with_info`."""
+    encoder.fit(parts["train"])
+    out = tuple((encoder.transform(parts[n]), labels(parts[n]))
+                for n in names)
+    result: Any = out[0] if single else out
+    if not with_info:
+        return result
+    return result, {"feature_names": encoder.feature_names, **info,
+                    "sizes": {n: num_rows(parts[n]) for n in SPLITS}}
 
 
 def select_splits(split: str | Sequence[str]) -> tuple[list[str], bool]:

@@ -127,7 +127,7 @@ def load_adult(
     if data_file is not None and test_file is not None:
         table = read(data_file)
         train_idx, val_idx = _tabular.split_indices(
-            len(table["age"]),
+            _tabular.num_rows(table),
             (1.0 - validation_fraction, validation_fraction), seed)
         parts = {"train": _tabular.take(table, train_idx),
                  "validation": _tabular.take(table, val_idx),
@@ -137,20 +137,10 @@ def load_adult(
         only = data_file if data_file is not None else test_file
         if only is None:  # unreachable: checked above
             raise FileNotFoundError(str(path))
-        table = read(only)
-        pieces = _tabular.split_indices(len(table["age"]), fractions, seed)
-        parts = {n: _tabular.take(table, i)
-                 for n, i in zip(_tabular.SPLITS, pieces)}
+        parts = _tabular.resplit(read(only), fractions, seed)
         protocol, files = "resplit", [str(only)]
 
-    encoder = _tabular.Encoder(CATEGORICAL, NUMERIC, standardize).fit(
-        parts["train"])
-    out = tuple((encoder.transform(parts[n]), adult_labels(parts[n]))
-                for n in names)
-    result: Any = out[0] if single else out
-    if with_info:
-        info = {"feature_names": encoder.feature_names,
-                "protocol": protocol, "files": files,
-                "sizes": {n: len(parts[n]["age"]) for n in _tabular.SPLITS}}
-        return result, info
-    return result
+    return _tabular.encoded_splits(
+        parts, names, single,
+        _tabular.Encoder(CATEGORICAL, NUMERIC, standardize), adult_labels,
+        with_info, protocol=protocol, files=files)

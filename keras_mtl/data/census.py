@@ -152,26 +152,16 @@ def load_census_income(
         train = _read(train_file)
         rest = _read(test_file)
         halves = _tabular.split_indices(
-            len(rest["age"]), (0.5, 0.5), seed)
+            _tabular.num_rows(rest), (0.5, 0.5), seed)
         parts = {"train": train,
                  "validation": _tabular.take(rest, halves[0]),
                  "test": _tabular.take(rest, halves[1])}
         protocol, files = "paper", [str(train_file), str(test_file)]
     else:
-        table = _read(test_file)
-        pieces = _tabular.split_indices(len(table["age"]), fractions, seed)
-        parts = {n: _tabular.take(table, i)
-                 for n, i in zip(_tabular.SPLITS, pieces)}
+        parts = _tabular.resplit(_read(test_file), fractions, seed)
         protocol, files = "resplit", [str(test_file)]
 
-    encoder = _tabular.Encoder(CATEGORICAL, NUMERIC, standardize).fit(
-        parts["train"])
-    out = tuple((encoder.transform(parts[n]), census_income_labels(parts[n]))
-                for n in names)
-    result: Any = out[0] if single else out
-    if with_info:
-        info = {"feature_names": encoder.feature_names,
-                "protocol": protocol, "files": files,
-                "sizes": {n: len(parts[n]["age"]) for n in _tabular.SPLITS}}
-        return result, info
-    return result
+    return _tabular.encoded_splits(
+        parts, names, single,
+        _tabular.Encoder(CATEGORICAL, NUMERIC, standardize),
+        census_income_labels, with_info, protocol=protocol, files=files)
