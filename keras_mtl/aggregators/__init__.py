@@ -9,6 +9,7 @@ from typing import Any
 
 from keras_mtl.aggregators.aligned_mtl import AlignedMTL
 from keras_mtl.aggregators.base import Aggregator
+from keras_mtl.aggregators.base import DualConeAggregator
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.aggregators.cagrad import CAGrad
 from keras_mtl.aggregators.config import ConFIG
@@ -71,6 +72,7 @@ __all__ = [
     "AlignedMTL",
     "CAGrad",
     "ConFIG",
+    "DualConeAggregator",
     "DualProj",
     "GradDrop",
     "GradVac",

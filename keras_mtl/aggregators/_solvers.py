@@ -46,6 +46,17 @@ from keras_mtl.types import Tensor
 
 # Largest number of tasks for which "auto" enumerates the 2^T support sets.
 ENUMERATION_MAX_TASKS = 6
+METHODS = ("auto", "enumerate", "active_set")
+
+
+def check_method(method: str) -> str:
+    """Returns `method` if it names a solver of `nonnegative_qp`, else
+    raises a `ValueError` listing the choices."""
+    if method not in METHODS:
+        raise ValueError(
+            f"Argument `method` must be one of {list(METHODS)}. "
+            f"Received: method={method!r}.")
+    return method
 
 
 def _epsilon(dtype: Any) -> float:
@@ -201,10 +212,7 @@ def nonnegative_qp(
     Returns:
         `x` with the shape of `linear`, non-negative.
     """
-    if method not in ("auto", "enumerate", "active_set"):
-        raise ValueError(
-            "Argument `method` must be one of 'auto', 'enumerate', "
-            f"'active_set'. Received: method={method!r}.")
+    check_method(method)
     quadratic = ops.convert_to_tensor(quadratic)
     linear = ops.cast(linear, quadratic.dtype)
     squeeze = len(linear.shape) == 1

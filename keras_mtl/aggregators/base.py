@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_mtl.aggregators._solvers import check_method
+from keras_mtl.aggregators._solvers import dual_cone_weights
 from keras_mtl.types import Tensor
 
 
@@ -75,3 +77,45 @@ class GramianAggregator(Aggregator):
     def call(self, jacobian: Tensor) -> Tensor:
         alpha = self.task_weights(jacobian)
         return ops.matmul(alpha[None, :], jacobian)[0]
+
+
+class DualConeAggregator(GramianAggregator):
+    """Weights `v = argmin_{v >= u} vᵀ G v` for preference vectors `u`:
+    the projections of `uᵀ J` onto the dual cone `{g : J g >= 0}`.
+
+    The base of UPGrad (one projection per task, `u = e_t / T`, summed)
+    and DualProj (one projection of the mean, `u = 1 / T`). Subclasses
+    implement `preferences(num_tasks, dtype)`, returning `[T]` (one
+    projection) or `[B, T]` (projections whose weights are summed).
+
+    Args:
+        method: Solver of the projections: `"auto"`, `"enumerate"` or
+            `"active_set"` (see `keras_mtl.aggregators._solvers`).
+        **kwargs: Layer arguments (`name`, ...).
+
+    References:
+    - Quinton, Rey (2024). Jacobian Descent for Multi-Objective
+      Optimization. arXiv:2406.16232.
+    """
+
+    def __init__(self, method: str = "auto", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.method = check_method(method)
+
+    def preferences(self, num_tasks: int, dtype: Any) -> Tensor:
+        raise TypeError(
+            f"{type(self).__name__} is abstract: subclasses of "
+            "DualConeAggregator define preferences(num_tasks, dtype)."
+        )
+
+    def weights_from_gramian(self, gramian: Tensor) -> Tensor:
+        gramian = ops.convert_to_tensor(gramian)
+        weights = dual_cone_weights(
+            gramian, self.preferences(gramian.shape[0], gramian.dtype),
+            method=self.method)
+        if len(weights.shape) == 1:
+            return weights
+        return ops.sum(weights, axis=0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "method": self.method}

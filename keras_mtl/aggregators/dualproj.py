@@ -4,16 +4,13 @@ from typing import Any
 
 from keras import ops
 
-from keras_mtl.aggregators._solvers import dual_cone_weights
-from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.aggregators.base import DualConeAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
-_METHODS = ("auto", "enumerate", "active_set")
-
 
 @register
-class DualProj(GramianAggregator):
+class DualProj(DualConeAggregator):
     """Projects the mean gradient onto the dual cone of the task gradients.
 
     ```
@@ -45,18 +42,7 @@ class DualProj(GramianAggregator):
 
     def __init__(self, method: str = "auto", **kwargs: Any) -> None:
         kwargs.setdefault("name", "dualproj")
-        super().__init__(**kwargs)
-        if method not in _METHODS:
-            raise ValueError(
-                f"Argument `method` must be one of {list(_METHODS)}. "
-                f"Received: method={method!r}.")
-        self.method = method
+        super().__init__(method=method, **kwargs)
 
-    def weights_from_gramian(self, gramian: Tensor) -> Tensor:
-        gramian = ops.convert_to_tensor(gramian)
-        num_tasks = gramian.shape[0]
-        mean = ops.ones((num_tasks,), gramian.dtype) / num_tasks
-        return dual_cone_weights(gramian, mean, method=self.method)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "method": self.method}
+    def preferences(self, num_tasks: int, dtype: Any) -> Tensor:
+        return ops.ones((num_tasks,), dtype) / num_tasks

@@ -4,6 +4,7 @@ from typing import Any
 
 from keras import ops
 
+from keras_mtl.aggregators._solvers import check_method
 from keras_mtl.aggregators._solvers import min_norm_weights
 from keras_mtl.aggregators._solvers import normalize_gramian
 from keras_mtl.aggregators.base import GramianAggregator
@@ -11,7 +12,6 @@ from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
 _NORMALIZATIONS = ("none", "l2")
-_METHODS = ("auto", "enumerate", "active_set")
 
 
 @register
@@ -79,12 +79,8 @@ class MGDA(GramianAggregator):
                 f"Argument `normalization` must be one of "
                 f"{list(_NORMALIZATIONS)}. Received: "
                 f"normalization={normalization!r}.")
-        if method not in _METHODS:
-            raise ValueError(
-                f"Argument `method` must be one of {list(_METHODS)}. "
-                f"Received: method={method!r}.")
         self.normalization = normalization
-        self.method = method
+        self.method = check_method(method)
 
     def weights_from_gramian(self, gramian: Tensor) -> Tensor:
         gramian = ops.convert_to_tensor(gramian)

@@ -4,16 +4,13 @@ from typing import Any
 
 from keras import ops
 
-from keras_mtl.aggregators._solvers import dual_cone_weights
-from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.aggregators.base import DualConeAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
-_METHODS = ("auto", "enumerate", "active_set")
-
 
 @register
-class UPGrad(GramianAggregator):
+class UPGrad(DualConeAggregator):
     """Averages the task gradients projected onto the dual cone of all.
 
     ```
@@ -48,20 +45,7 @@ class UPGrad(GramianAggregator):
 
     def __init__(self, method: str = "auto", **kwargs: Any) -> None:
         kwargs.setdefault("name", "upgrad")
-        super().__init__(**kwargs)
-        if method not in _METHODS:
-            raise ValueError(
-                f"Argument `method` must be one of {list(_METHODS)}. "
-                f"Received: method={method!r}.")
-        self.method = method
+        super().__init__(method=method, **kwargs)
 
-    def weights_from_gramian(self, gramian: Tensor) -> Tensor:
-        gramian = ops.convert_to_tensor(gramian)
-        num_tasks = gramian.shape[0]
-        preferences = ops.eye(num_tasks, dtype=gramian.dtype) / num_tasks
-        projections = dual_cone_weights(
-            gramian, preferences, method=self.method)
-        return ops.sum(projections, axis=0)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "method": self.method}
+    def preferences(self, num_tasks: int, dtype: Any) -> Tensor:
+        return ops.eye(num_tasks, dtype=dtype) / num_tasks
