@@ -17,10 +17,7 @@ for Multi-task Learning. CVPR. arXiv:1604.03539.
 from typing import Sequence
 
 from keras_mtl.builders.blocks import flatten_if_needed
-from keras_mtl.builders.blocks import make_blocks
-from keras_mtl.builders.blocks import merge_inputs
-from keras_mtl.builders.hard import check_sharing_depth
-from keras_mtl.builders.soft import check_column_depth
+from keras_mtl.builders.columns import column_bottom
 from keras_mtl.layers.cross_stitch import CrossStitch
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
@@ -71,21 +68,15 @@ def build_cross_stitch(
       Multi-task Learning. CVPR. arXiv:1604.03539.
     """
     tasks = validate_tasks(tasks)
-    blocks = make_blocks(trunk, activation, dropout)
-    depth = check_sharing_depth(
-        0 if sharing_depth is None else sharing_depth, len(blocks))
-    check_column_depth("cross-stitch", depth, len(blocks))
-    x = merge_inputs(inputs)
-    for block in blocks[:depth]:
-        x = block(x, prefix=None)
+    x, blocks = column_bottom("cross-stitch", inputs, trunk, sharing_depth,
+                              activation, dropout)
     columns = [x] * len(tasks)
-    for index in range(depth, len(blocks)):
-        columns = [blocks[index](h, prefix=t.name)
-                   for h, t in zip(columns, tasks)]
+    for block in blocks:
+        columns = [block(h, prefix=t.name) for h, t in zip(columns, tasks)]
         if len(tasks) > 1:
             columns = CrossStitch(
                 self_weight=self_weight, per_channel=per_channel,
-                name=f"cross_stitch_{index}")(columns)
+                name=f"cross_stitch_{block.index}")(columns)
     outputs = {
         t.name: t.build_head(flatten_if_needed(h, t.name, "head"))
         for t, h in zip(tasks, columns)}

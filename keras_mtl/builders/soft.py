@@ -25,26 +25,13 @@ from typing import Sequence
 import keras
 
 from keras_mtl.builders.blocks import flatten_if_needed
-from keras_mtl.builders.blocks import make_blocks
-from keras_mtl.builders.blocks import merge_inputs
-from keras_mtl.builders.hard import check_sharing_depth
+from keras_mtl.builders.columns import column_bottom
 from keras_mtl.layers.soft_sharing import SoftSharing
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
-
-
-def check_column_depth(architecture: str, depth: int, blocks: int) -> None:
-    """Column architectures need at least one block above the bottom."""
-    if depth >= blocks:
-        raise ValueError(
-            f"Argument `sharing_depth` must be < the number of trunk blocks "
-            f"({blocks}) for {architecture}: the blocks above it form the "
-            f"per-task columns. Received: sharing_depth={depth}. Lower it "
-            "or add trunk blocks (architecture='hard' shares everything)."
-        )
 
 
 def build_soft(
@@ -96,20 +83,15 @@ def build_soft(
       Cross-lingual Parameter Sharing in a Neural Network Parser. ACL.
     """
     tasks = validate_tasks(tasks)
-    blocks = make_blocks(trunk, activation, dropout)
-    depth = check_sharing_depth(
-        0 if sharing_depth is None else sharing_depth, len(blocks))
-    check_column_depth("soft sharing", depth, len(blocks))
-    x = merge_inputs(inputs)
-    for block in blocks[:depth]:
-        x = block(x, prefix=None)
+    x, blocks = column_bottom("soft sharing", inputs, trunk, sharing_depth,
+                              activation, dropout)
     columns = []
     for task in tasks:
         column_input = keras.Input(
             tuple(x.shape[1:]), dtype=x.dtype,
             name=f"{task.name}_column_input")
         h = column_input
-        for block in blocks[depth:]:
+        for block in blocks:
             h = block(h, prefix=task.name)
         h = flatten_if_needed(h, task.name, "head")
         columns.append(keras.Model(column_input, h,
