@@ -36,6 +36,7 @@ import keras
 
 from keras_mtl.builders.blocks import flatten_if_needed
 from keras_mtl.builders.blocks import fused_features
+from keras_mtl.layers._checks import check_positive_int
 from keras_mtl.layers.fusion import AttentionFusion
 from keras_mtl.layers.fusion import WeightedSumFusion
 from keras_mtl.model import MultiTaskModel
@@ -55,13 +56,7 @@ def _check_arguments(inputs: Inputs, encoders: Any, fusion: Any,
             f"Argument `fusion` must be one of {FUSIONS}. Received: "
             f"fusion={fusion!r}."
         )
-    if fusion_units is not None and (
-            isinstance(fusion_units, bool)
-            or not isinstance(fusion_units, int) or fusion_units < 1):
-        raise ValueError(
-            "Argument `fusion_units` must be a positive int or None. "
-            f"Received: fusion_units={fusion_units!r}."
-        )
+    check_positive_int("fusion_units", fusion_units, optional=True)
     if not isinstance(inputs, Mapping):
         raise TypeError(
             "Arguments `encoders`, `fusion` and `fusion_units` apply to "

@@ -6,6 +6,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from keras_mtl.layers._checks import check_flat_input
+from keras_mtl.layers._checks import check_positive_int
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
@@ -105,12 +107,7 @@ class Experts(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_experts, bool) or not isinstance(num_experts, int) \
-                or num_experts < 1:
-            raise ValueError(
-                "Argument `num_experts` must be an int >= 1. Received: "
-                f"num_experts={num_experts!r}."
-            )
+        check_positive_int("num_experts", num_experts)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(
                 "Argument `dropout` must be in [0, 1). Received: "
@@ -129,16 +126,9 @@ class Experts(keras.layers.Layer):
             if self.dropout else None)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"Layer {self.name!r} (Experts) expects inputs of shape "
-                "(batch, features) with a known number of features. "
-                f"Received: input_shape={tuple(input_shape)}. Flatten "
-                "feature maps first."
-            )
+        fan_in = check_flat_input(self, input_shape)
         self.kernels = []
         self.biases = []
-        fan_in = int(input_shape[-1])
         for i, width in enumerate(self.units):
             self.kernels.append(self.add_weight(
                 name=f"kernel_{i}", shape=(self.num_experts, fan_in, width),

@@ -6,6 +6,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from keras_mtl.layers._checks import check_flat_input
+from keras_mtl.layers._checks import check_positive_int
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
@@ -51,25 +53,14 @@ class Gate(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_experts, bool) or not isinstance(num_experts, int) \
-                or num_experts < 1:
-            raise ValueError(
-                "Argument `num_experts` must be an int >= 1. Received: "
-                f"num_experts={num_experts!r}."
-            )
-        self.num_experts = num_experts
+        self.num_experts = check_positive_int("num_experts", num_experts)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"Layer {self.name!r} (Gate) expects inputs of shape "
-                "(batch, features). Received: input_shape="
-                f"{tuple(input_shape)}. Flatten feature maps first."
-            )
+        features = check_flat_input(self, input_shape)
         self.kernel = self.add_weight(
-            name="kernel", shape=(int(input_shape[-1]), self.num_experts),
+            name="kernel", shape=(features, self.num_experts),
             initializer=self.kernel_initializer)
         self.bias = (
             self.add_weight(name="bias", shape=(self.num_experts,),

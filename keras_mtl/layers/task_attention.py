@@ -5,6 +5,7 @@ from typing import Sequence
 
 import keras
 
+from keras_mtl.layers._checks import check_positive_int
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
@@ -52,13 +53,7 @@ class TaskAttention(keras.layers.Layer):
 
     def __init__(self, units: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if units is not None and (isinstance(units, bool)
-                                  or not isinstance(units, int) or units < 1):
-            raise ValueError(
-                "Argument `units` must be a positive int or None. Received: "
-                f"units={units!r}."
-            )
-        self.units = units
+        self.units = check_positive_int("units", units, optional=True)
 
     def build(self, input_shape: Any) -> None:
         if _is_shape_list(input_shape):
