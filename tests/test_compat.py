@@ -147,3 +147,39 @@ def test_litert_ops_details_lists_op_names():
     ops = litert_compat.ops_details(interpreter)
     assert {"MUL", "TANH"} <= {op["op_name"] for op in ops}
     assert all({"index", "inputs", "outputs"} <= op.keys() for op in ops)
+
+
+def test_initial_epoch_round_trip():
+    model = _model()
+    assert keras_compat.initial_epoch(model) == 0
+    keras_compat.set_initial_epoch(model, 3)
+    assert keras_compat.initial_epoch(model) == 3
+
+
+def test_backup_and_restore_hooks_follow_keras_schedule(tmp_path):
+    saved = []
+
+    class Hooked(keras_compat.BackupAndRestoreHooks):
+        def save_backup(self):
+            saved.append((self.current_epoch, self.last_batch_seen))
+
+    x, y = np.zeros((8, 3), "float32"), {"y": np.zeros((8, 1), "float32")}
+    model = _model()
+    model.compile("sgd", {"y": "mse"})
+    callback = Hooked(str(tmp_path), save_freq=2)
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[callback])
+    # Every second batch of four, in each epoch.
+    assert saved == [(0, 1), (0, 3), (1, 1), (1, 3)]
+    callback.current_epoch = 5
+    assert callback.current_epoch == 5
+    counter = keras_compat.BackupAndRestoreHooks(
+        str(tmp_path / "count"), save_freq=2)
+    assert [counter.count_batch(b) for b in range(4)] == [
+        False, True, False, True]
+    assert counter.last_batch_seen == 3
+    # The default writes Keras's own backup.
+    plain = keras_compat.BackupAndRestoreHooks(
+        str(tmp_path / "plain"), delete_checkpoint=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[plain])
+    assert (tmp_path / "plain" / "latest.weights.h5").is_file()
+    assert plain.current_epoch == 1

@@ -23,6 +23,11 @@ One line per private name: `module.function`: the private name it uses
 - `keras.inbound_node`: `Operation._inbound_nodes` (Keras 3.15.1)
 - `keras.SymbolicBuildHook`: overrides
   `TensorFlowTrainer._maybe_symbolic_build` (Keras 3.15.1)
+- `keras.initial_epoch`, `keras.set_initial_epoch`: `Model._initial_epoch`
+  (Keras 3.15.1)
+- `keras.BackupAndRestoreHooks`: overrides `BackupAndRestore._save_model`;
+  reads `_last_batch_seen`, `_current_epoch`, `_should_save_on_batch`
+  (Keras 3.15.1)
 - `tensorflow.strategy_supports_no_merge_call`:
   `tf.__internal__.distribute.strategy_supports_no_merge_call` (TF 2.21.0)
 - `tensorflow.in_multi_worker_mode`:

@@ -135,3 +135,67 @@ class SymbolicBuildHook(keras.Model):
                 iterator, data_batch = None, batch
         super()._maybe_symbolic_build(iterator=iterator,
                                       data_batch=data_batch)
+
+
+def initial_epoch(model: keras.Model) -> int:
+    """The epoch the running (or next) `fit` of `model` starts from.
+
+    Why private: `fit(initial_epoch=...)` keeps it as `model._initial_epoch`
+    for callbacks, and Keras's own `BackupAndRestore` writes it there to
+    resume; there is no public attribute.
+
+    Checked against: Keras 3.15.1.
+    """
+    return int(getattr(model, "_initial_epoch", None) or 0)
+
+
+def set_initial_epoch(model: keras.Model, epoch: int) -> None:
+    """Makes the `fit` that is starting resume at `epoch` (from a callback's
+    `on_train_begin`, as Keras's own `BackupAndRestore` does).
+
+    Why private: see `initial_epoch`.
+
+    Checked against: Keras 3.15.1.
+    """
+    model._initial_epoch = int(epoch)
+
+
+class BackupAndRestoreHooks(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` with its private state behind
+    public names, for a subclass that writes its own backups.
+
+    - `save_backup()` is called whenever Keras would save (end of epoch or
+      every `save_freq` batches); the default writes Keras's own backup.
+    - `last_batch_seen`, `current_epoch` (settable) and
+      `count_batch(batch)` (Keras's batch counter: True when a backup is
+      due) read and drive Keras's schedule.
+
+    Why private: Keras implements the schedule in
+    `BackupAndRestore._save_model`, `_should_save_on_batch`,
+    `_last_batch_seen` and `_current_epoch` and offers no public hook.
+
+    Checked against: Keras 3.15.1.
+    """
+
+    @property
+    def last_batch_seen(self) -> int:
+        return int(self._last_batch_seen)
+
+    @property
+    def current_epoch(self) -> int:
+        return int(self._current_epoch)
+
+    @current_epoch.setter
+    def current_epoch(self, epoch: int) -> None:
+        self._current_epoch = int(epoch)
+
+    def count_batch(self, batch: int) -> bool:
+        """Counts `batch` toward `save_freq`; True when a backup is due."""
+        return bool(self._should_save_on_batch(batch))
+
+    def save_backup(self) -> None:
+        """Writes a backup; override to write another kind."""
+        keras.callbacks.BackupAndRestore._save_model(self)
+
+    def _save_model(self) -> None:
+        self.save_backup()
