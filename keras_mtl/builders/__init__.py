@@ -64,7 +64,8 @@ def build(
         projection: Whether embeddings of another width get a Dense
             projection to the common width (else a width mismatch raises).
         **options: The architecture's arguments (`trunk`, `sharing_depth`,
-            `num_experts`, ...).
+            `num_experts`, ...). Hard sharing also takes `plan=` (a
+            `keras_mtl.relations` plan) or `sharing_depth={task: depth}`.
 
     Example:
 
@@ -77,6 +78,12 @@ def build(
         raise ValueError(
             f"Unknown architecture {architecture!r}. Available: "
             f"{sorted(ARCHITECTURES)}."
+        )
+    if options.get("plan") is not None and architecture != "hard":
+        raise ValueError(
+            "Argument `plan` (task groups or a tree of branches) builds a "
+            f"hard-sharing model; received architecture={architecture!r}. "
+            "Use architecture='hard'."
         )
     return build_multimodal(
         ARCHITECTURES[architecture], inputs, tasks, encoders=encoders,

@@ -11,6 +11,11 @@ sharing_depth = 0           independent per-task networks (single-task
 sharing_depth = depth       classic shared-bottom (the default)
 ```
 
+`sharing_depth={task: depth}` gives each task its own depth (block l is
+shared by the tasks whose depth exceeds l), and `plan=` takes a
+`keras_mtl.relations` plan (task groups or a tree of branches; see
+`keras_mtl.builders.tree`).
+
 Reference: Caruana (1997). Multitask Learning. Machine Learning 28(1).
 """
 
@@ -22,6 +27,8 @@ import keras
 from keras_mtl.builders.blocks import flatten_if_needed
 from keras_mtl.builders.blocks import make_blocks
 from keras_mtl.builders.blocks import merge_inputs
+from keras_mtl.builders.tree import apply_tree
+from keras_mtl.builders.tree import depths_to_partitions
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
@@ -49,10 +56,11 @@ def build_hard(
     inputs: Inputs,
     tasks: Sequence[Task],
     trunk: TrunkSpec = None,
-    sharing_depth: int | None = None,
+    sharing_depth: int | dict[str, int] | None = None,
     activation: str = "relu",
     dropout: float = 0.0,
     name: str = "hard_sharing",
+    plan: Any = None,
 ) -> MultiTaskModel:
     """Builds a hard-sharing `MultiTaskModel`.
 
@@ -62,10 +70,17 @@ def build_hard(
         tasks: The `keras_mtl.Task` list.
         trunk: Dense widths (default `(128, 64)`), a list of layers (one
             block each), or a single Keras layer or model.
-        sharing_depth: How many leading blocks are shared (default: all).
+        sharing_depth: How many leading blocks are shared (default: all),
+            or a dict `{task: depth}` with one depth per task (block l is
+            shared by the tasks whose depth exceeds l).
         activation: Activation of Dense blocks.
         dropout: Dropout after each Dense block.
         name: Model name.
+        plan: Optional sharing plan from `keras_mtl.relations`
+            (`suggest_groups`: one trunk per group; `suggest_branches`: a
+            tree of branches); anything with a
+            `block_partitions(task_names, num_blocks)` method. Excludes
+            `sharing_depth`.
 
     Returns:
         A `MultiTaskModel` whose shared representation (when
@@ -81,6 +96,8 @@ def build_hard(
     """
     tasks = validate_tasks(tasks)
     blocks = make_blocks(trunk, activation, dropout)
+    if plan is not None or isinstance(sharing_depth, dict):
+        return _build_tree(inputs, tasks, blocks, sharing_depth, plan, name)
     depth = check_sharing_depth(sharing_depth, len(blocks))
     x = merge_inputs(inputs)
     for block in blocks[:depth]:
@@ -97,6 +114,35 @@ def build_hard(
         for block in blocks[depth:]:
             h = block(h, prefix=task.name)
         h = flatten_if_needed(h, task.name, "head")
+        outputs[task.name] = task.build_head(h)
+    return MultiTaskModel(inputs, outputs, name=name, tasks=tasks,
+                          representation=representation)
+
+
+def _build_tree(inputs: Inputs, tasks: Sequence[Task], blocks: list,
+                sharing_depth: Any, plan: Any, name: str) -> MultiTaskModel:
+    names = [t.name for t in tasks]
+    if plan is not None:
+        if sharing_depth is not None:
+            raise ValueError(
+                "Pass either `plan` or `sharing_depth`, not both: the plan "
+                f"decides what each task shares. Received: sharing_depth="
+                f"{sharing_depth!r}."
+            )
+        if not callable(getattr(plan, "block_partitions", None)):
+            raise TypeError(
+                "Argument `plan` must be a keras_mtl.relations plan (from "
+                "suggest_groups or suggest_branches). Received: "
+                f"{type(plan).__name__}."
+            )
+        partitions = plan.block_partitions(names, len(blocks))
+    else:
+        partitions = depths_to_partitions(sharing_depth, names, len(blocks))
+    features, representation = apply_tree(
+        merge_inputs(inputs), names, blocks, partitions, REPRESENTATION)
+    outputs = {}
+    for task in tasks:
+        h = flatten_if_needed(features[task.name], task.name, "head")
         outputs[task.name] = task.build_head(h)
     return MultiTaskModel(inputs, outputs, name=name, tasks=tasks,
                           representation=representation)
