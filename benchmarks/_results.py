@@ -324,3 +324,62 @@ def wall_seconds(args: argparse.Namespace, clock: Stopwatch,
         recorded = float(json.loads(meta_path.read_text())["wall_seconds"])
         return round(recorded + prior, 1)
     return round(clock.seconds + prior, 1)
+
+
+
+class RunLog:
+    """One benchmark run: its output folder, wall clock and raw runs.
+
+    Starting it caps TensorFlow's threads (`--threads`) and the clock.
+    With `--resume` or `--from-runs` it starts from the runs already in
+    `<out>/<name>_runs.csv`; `record` appends a run and rewrites that file
+    at once, so an interrupted benchmark keeps every finished run.
+    """
+
+    def __init__(self, args: argparse.Namespace, name: str) -> None:
+        set_threads(args.threads)
+        self.args = args
+        self.name = name
+        self.out = pathlib.Path(args.out)
+        self.clock = Stopwatch()
+        self.path = self.out / f"{name}_runs.csv"
+        self.runs: list[dict[str, Any]] = (
+            load_runs(self.path) if args.from_runs or args.resume else [])
+
+    def pending(self, **key: Any) -> bool:
+        """False when `--resume` found a run with these values."""
+        return not (self.args.resume and has_run(self.runs, **key))
+
+    def record(self, run: dict[str, Any], message: str) -> None:
+        self.runs.append(run)
+        write_csv(self.path, self.runs)
+        print(message, flush=True)
+
+    def write_results(self, rows: list[dict[str, Any]], *, seeds: int,
+                      epochs: int, **meta: Any) -> None:
+        """Writes `<name>.csv` (the summary `rows`), `<name>_runs.csv`
+        and `<name>.json` (the protocol `meta`, the wall time so far and
+        the command)."""
+        write_csv(self.out / f"{self.name}.csv", rows)
+        write_csv(self.path, self.runs)
+        meta_path = self.out / f"{self.name}.json"
+        write_meta(meta_path, name=self.name, quick=self.args.quick,
+                   seeds=seeds, epochs=epochs,
+                   wall_seconds=wall_seconds(self.args, self.clock,
+                                             meta_path), **meta)
+
+
+def fit_and_evaluate(model: Any, train: tuple, test: tuple, *,
+                     batch_size: int, epochs: int,
+                     eval_batch_size: int = 1024) -> tuple[dict, float]:
+    """Trains `model` on `train = (x, y)` and evaluates it on `test`.
+
+    Returns the evaluation logs (a dict) and the seconds per epoch
+    (`epoch_seconds`: the median, first epoch left out when possible).
+    """
+    timer = EpochTimer()
+    model.fit(*train, batch_size=batch_size, epochs=epochs, verbose=0,
+              callbacks=[timer])
+    logs = model.evaluate(*test, batch_size=eval_batch_size, verbose=0,
+                          return_dict=True)
+    return logs, epoch_seconds(timer)

@@ -170,12 +170,9 @@ def main(argv=None) -> list[dict]:
                         "part (default 40000 of 79,810; 0: all)")
     args = p.parse_args(argv)
     seeds, epochs = _results.resolve(args)
-    _results.set_threads(args.threads)
-    out = pathlib.Path(args.out)
-    clock = _results.Stopwatch()
 
-    runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs or args.resume else [])
+    log = _results.RunLog(args, NAME)
+    out = log.out
     (x, y), (x_test, y_test), info = _load(args.data, args.split_seed,
                                            args.quick)
     if args.train_rows:
@@ -191,26 +188,23 @@ def main(argv=None) -> list[dict]:
     retrainer = _results.Retrainer(make)
     for seed in range(0 if args.from_runs else seeds):
         for method in args.methods:
-            if args.resume and _results.has_run(
-                    runs, method=method, seed=seed):
+            if not log.pending(method=method, seed=seed):
                 continue
             model = retrainer.fresh(method, seed)
-            timer = _results.EpochTimer()
-            model.fit(x, y, batch_size=256, epochs=epochs, verbose=0,
-                      shuffle=True, callbacks=[timer])
-            logs = model.evaluate(x_test, y_test, batch_size=2048,
-                                  verbose=0, return_dict=True)
+            logs, seconds = _results.fit_and_evaluate(
+                model, (x, y), (x_test, y_test), batch_size=256,
+                epochs=epochs, eval_batch_size=2048)
             run = {"method": method, "seed": seed,
                    "income_auc": logs["income_auc"],
                    "never_married_auc": logs["never_married_auc"],
-                   "epoch_seconds": _results.epoch_seconds(timer),
+                   "epoch_seconds": seconds,
                    "params": model.count_params()}
-            runs.append(run)
-            _results.write_csv(out / f"{NAME}_runs.csv", runs)
-            print(f"seed {seed} {method:15s} income {run['income_auc']:.4f}"
-                  f"  never_married {run['never_married_auc']:.4f}  "
-                  f"{run['epoch_seconds']:.1f}s/epoch", flush=True)
+            log.record(run, f"seed {seed} {method:15s} income "
+                       f"{run['income_auc']:.4f}  never_married "
+                       f"{run['never_married_auc']:.4f}  "
+                       f"{run['epoch_seconds']:.1f}s/epoch")
 
+    runs = log.runs
     _add_delta_m(runs)
     rows = _results.summarize(
         runs, ["method"], ["income_auc", "never_married_auc", "delta_m",
@@ -219,14 +213,8 @@ def main(argv=None) -> list[dict]:
         ref = PUBLISHED.get(row["method"])
         row["published_income_auc"] = ref[0] if ref else ""
         row["published_never_married_auc"] = ref[1] if ref else ""
-    _results.write_csv(out / f"{NAME}.csv", rows)
-    _results.write_csv(out / f"{NAME}_runs.csv", runs)
-    _plot(rows, out / f"{NAME}.png")
-    _print(rows, seeds, epochs)
-    _results.write_meta(
-        out / f"{NAME}.json", name=NAME, quick=args.quick, seeds=seeds,
-        epochs=epochs, wall_seconds=_results.wall_seconds(
-            args, clock, out / f"{NAME}.json"),
+    log.write_results(
+        rows, seeds=seeds, epochs=epochs,
         sizes=sizes_info,
         protocol=(f"Seeded 80/10/10 re-split of the 99,762-row UCI test "
                   f"file (split seed {args.split_seed}; training on "
@@ -248,6 +236,8 @@ def main(argv=None) -> list[dict]:
                ("Leakage: det_hh_fam_stat, det_hh_summ and tax_filer_stat "
                 "nearly determine marital status (PROVENANCE.md), so "
                 "never_married AUC is near 1 for every method.")])
+    _plot(rows, out / f"{NAME}.png")
+    _print(rows, seeds, epochs)
     return rows
 
 

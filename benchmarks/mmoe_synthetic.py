@@ -62,12 +62,9 @@ def main(argv=None) -> list[dict]:
     seeds, epochs = _results.resolve(args)
     num_train = args.train or (512 if args.quick else 4000)
     num_test = 256 if args.quick else args.test
-    _results.set_threads(args.threads)
-    out = pathlib.Path(args.out)
-    clock = _results.Stopwatch()
 
-    runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs or args.resume else [])
+    log = _results.RunLog(args, NAME)
+    out = log.out
     retrainer = _results.Retrainer(make_model)
     for rho in ([] if args.from_runs else args.rhos):
         for seed in range(seeds):
@@ -77,35 +74,24 @@ def main(argv=None) -> list[dict]:
             y_test = {k: v[num_train:] for k, v in y.items()}
             x, y = x[:num_train], {k: v[:num_train] for k, v in y.items()}
             for method in args.methods:
-                if args.resume and _results.has_run(
-                        runs, rho=rho, method=method, seed=seed):
+                if not log.pending(rho=rho, method=method, seed=seed):
                     continue
-                model = retrainer.fresh(method, seed)
-                model.fit(x, y, batch_size=128, epochs=epochs, verbose=0)
-                logs = model.evaluate(x_test, y_test, batch_size=1024,
-                                      verbose=0, return_dict=True)
+                logs, _ = _results.fit_and_evaluate(
+                    retrainer.fresh(method, seed), (x, y), (x_test, y_test),
+                    batch_size=128, epochs=epochs)
                 losses = [logs[f"{t}_loss"] for t in TASKS]
                 run = {"rho": rho, "method": method, "seed": seed,
                        "test_loss": sum(losses) / len(losses),
                        "task_1_loss": losses[0], "task_2_loss": losses[1]}
-                runs.append(run)
-                _results.write_csv(out / f"{NAME}_runs.csv", runs)
-                print(f"rho {rho:+.1f} seed {seed} {method:14s} "
-                      f"test loss {run['test_loss']:.4f}", flush=True)
+                log.record(run, f"rho {rho:+.1f} seed {seed} {method:14s} "
+                           f"test loss {run['test_loss']:.4f}")
 
+    runs = log.runs
     rows = _results.summarize(runs, ["method", "rho"],
                               ["test_loss", "task_1_loss", "task_2_loss"])
     verdict = _verdict(runs, args.rhos)
-    _results.write_csv(out / f"{NAME}.csv", rows)
-    _results.write_csv(out / f"{NAME}_runs.csv", runs)
-    _plot(rows, args.rhos, out / f"{NAME}.png")
-    _print(rows, args.rhos, seeds, epochs)
-    print(verdict)
-    print(_aggregator_note(runs))
-    _results.write_meta(
-        out / f"{NAME}.json", name=NAME, quick=args.quick, seeds=seeds,
-        epochs=epochs, wall_seconds=_results.wall_seconds(
-            args, clock, out / f"{NAME}.json"),
+    log.write_results(
+        rows, seeds=seeds, epochs=epochs,
         protocol=(f"synthetic_mmoe, 100 inputs, {num_train} train / "
                   f"{num_test} test samples per (rho, seed), batch 128, "
                   f"Adam 1e-3, {epochs} epochs, mean test MSE of the two "
@@ -113,6 +99,10 @@ def main(argv=None) -> list[dict]:
                   "Dense 16 + towers 8; MMoE 8 experts of 16 + towers 8; "
                   "aggregators on the shared bottom, Jacobian mode."),
         notes=[verdict, _aggregator_note(runs)])
+    _plot(rows, args.rhos, out / f"{NAME}.png")
+    _print(rows, args.rhos, seeds, epochs)
+    print(verdict)
+    print(_aggregator_note(runs))
     return rows
 
 

@@ -99,40 +99,32 @@ def main(argv=None) -> list[dict]:
     seeds, epochs = _results.resolve(args)
     num_train = args.train or (512 if args.quick else 6_000)
     num_test = args.test or (256 if args.quick else 2_000)
-    _results.set_threads(args.threads)
-    out = pathlib.Path(args.out)
-    clock = _results.Stopwatch()
 
-    runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs or args.resume else [])
+    log = _results.RunLog(args, NAME)
+    out = log.out
     retrainer = _results.Retrainer(make_model)
     for dataset in ([] if args.from_runs else args.datasets):
         for seed in range(seeds):
             (x, y), (x_test, y_test) = load(dataset, num_train, num_test,
                                             seed)
             for method in args.methods:
-                if args.resume and _results.has_run(
-                        runs, dataset=dataset, method=method, seed=seed):
+                if not log.pending(dataset=dataset, method=method, seed=seed):
                     continue
-                model = retrainer.fresh(method, seed)
-                timer = _results.EpochTimer()
-                model.fit(x, y, batch_size=256, epochs=epochs, verbose=0,
-                          callbacks=[timer])
-                logs = model.evaluate(x_test, y_test, batch_size=1024,
-                                      verbose=0, return_dict=True)
+                logs, seconds = _results.fit_and_evaluate(
+                    retrainer.fresh(method, seed), (x, y), (x_test, y_test),
+                    batch_size=256, epochs=epochs)
                 run = {"dataset": dataset, "method": method, "seed": seed,
                        "left_accuracy": _accuracy(logs, "left"),
                        "right_accuracy": _accuracy(logs, "right"),
-                       "epoch_seconds": _results.epoch_seconds(timer)}
+                       "epoch_seconds": seconds}
                 run["mean_accuracy"] = (run["left_accuracy"]
                                         + run["right_accuracy"]) / 2
-                runs.append(run)
-                _results.write_csv(out / f"{NAME}_runs.csv", runs)
-                print(f"{dataset} seed {seed} {method:12s} left "
-                      f"{run['left_accuracy']:.2f} right "
-                      f"{run['right_accuracy']:.2f} "
-                      f"({run['epoch_seconds']:.1f}s/epoch)", flush=True)
+                log.record(run, f"{dataset} seed {seed} {method:12s} left "
+                           f"{run['left_accuracy']:.2f} right "
+                           f"{run['right_accuracy']:.2f} "
+                           f"({run['epoch_seconds']:.1f}s/epoch)")
 
+    runs = log.runs
     rows = _results.summarize(
         runs, ["dataset", "method"],
         ["left_accuracy", "right_accuracy", "mean_accuracy",
@@ -142,14 +134,8 @@ def main(argv=None) -> list[dict]:
             row["dataset"] == "multi_mnist") else None
         row["published_left"] = ref[0] if ref else ""
         row["published_right"] = ref[1] if ref else ""
-    _results.write_csv(out / f"{NAME}.csv", rows)
-    _results.write_csv(out / f"{NAME}_runs.csv", runs)
-    _plot(rows, out / f"{NAME}.png")
-    _print(rows, seeds, epochs)
-    _results.write_meta(
-        out / f"{NAME}.json", name=NAME, quick=args.quick, seeds=seeds,
-        epochs=epochs, wall_seconds=_results.wall_seconds(
-            args, clock, out / f"{NAME}.json"),
+    log.write_results(
+        rows, seeds=seeds, epochs=epochs,
         protocol=(f"Overlay layout, {num_train} training pairs and "
                   f"{num_test} test pairs per seed (pairs re-drawn per "
                   f"seed). MultiMNIST from the 15,000 real digits in "
@@ -166,6 +152,8 @@ def main(argv=None) -> list[dict]:
                 "15,000 digits and a few epochs, so they are lower and "
                 "only the comparison between methods on the same row "
                 "count is meaningful.")])
+    _plot(rows, out / f"{NAME}.png")
+    _print(rows, seeds, epochs)
     return rows
 
 

@@ -68,12 +68,9 @@ def main(argv=None) -> list[dict]:
     except (ImportError, FileNotFoundError) as error:
         print(f"Skipping Yeast: {error}")
         return []
-    _results.set_threads(args.threads)
-    out = pathlib.Path(args.out)
-    clock = _results.Stopwatch()
 
-    runs = (_results.load_runs(out / f"{NAME}_runs.csv")
-            if args.from_runs or args.resume else [])
+    log = _results.RunLog(args, NAME)
+    out = log.out
     retrainer = _results.Retrainer(make_model)
     for seed in range(0 if args.from_runs else seeds):
         (x, y), (x_test, y_test) = keras_mtl.data.load_yeast(
@@ -82,26 +79,21 @@ def main(argv=None) -> list[dict]:
         if args.quick:
             x, y = x[:256], {k: v[:256] for k, v in y.items()}
         for method in args.methods:
-            if args.resume and _results.has_run(
-                    runs, method=method, seed=seed):
+            if not log.pending(method=method, seed=seed):
                 continue
-            model = retrainer.fresh(method, seed)
-            timer = _results.EpochTimer()
-            model.fit(x, y, batch_size=128, epochs=epochs, verbose=0,
-                      callbacks=[timer])
-            logs = model.evaluate(x_test, y_test, batch_size=1024,
-                                  verbose=0, return_dict=True)
-            run = {"method": method, "seed": seed,
-                   "epoch_seconds": _results.epoch_seconds(timer)}
+            logs, seconds = _results.fit_and_evaluate(
+                retrainer.fresh(method, seed), (x, y), (x_test, y_test),
+                batch_size=128, epochs=epochs)
+            run = {"method": method, "seed": seed, "epoch_seconds": seconds}
             for task in TASKS:
                 run[f"{task}_auc"] = float(logs[f"{task}_auc"])
             run["mean_auc"] = float(np.mean([run[f"{t}_auc"]
                                              for t in TASKS]))
-            runs.append(run)
-            _results.write_csv(out / f"{NAME}_runs.csv", runs)
-            print(f"seed {seed} {method:12s} mean AUC {run['mean_auc']:.4f}"
-                  f"  {run['epoch_seconds']:.2f}s/epoch", flush=True)
+            log.record(run, f"seed {seed} {method:12s} mean AUC "
+                       f"{run['mean_auc']:.4f}  "
+                       f"{run['epoch_seconds']:.2f}s/epoch")
 
+    runs = log.runs
     _add_delta_m(runs)
     metrics = (["mean_auc", "delta_m", "epoch_seconds"]
                + [f"{t}_auc" for t in TASKS])
@@ -111,14 +103,8 @@ def main(argv=None) -> list[dict]:
         row["time_vs_equal"] = (row["epoch_seconds_mean"]
                                 / base["epoch_seconds_mean"]
                                 if base else float("nan"))
-    _results.write_csv(out / f"{NAME}.csv", rows)
-    _results.write_csv(out / f"{NAME}_runs.csv", runs)
-    _plot(rows, out / f"{NAME}.png")
-    _print(rows, seeds, epochs)
-    _results.write_meta(
-        out / f"{NAME}.json", name=NAME, quick=args.quick, seeds=seeds,
-        epochs=epochs, wall_seconds=_results.wall_seconds(
-            args, clock, out / f"{NAME}.json"),
+    log.write_results(
+        rows, seeds=seeds, epochs=epochs,
         protocol=(f"river's Yeast (MULAN), seeded 60/20/20 re-split per "
                   f"seed (1,450 train / 484 test rows), features "
                   f"standardised with train statistics; Dense 64-32 trunk, "
@@ -141,6 +127,8 @@ def main(argv=None) -> list[dict]:
                 "representation serves 14 tasks, are further from "
                 "convergence than the 14 separate towers, so read the "
                 "AUC columns as early-training numbers.")])
+    _plot(rows, out / f"{NAME}.png")
+    _print(rows, seeds, epochs)
     return rows
 
 
