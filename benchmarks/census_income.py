@@ -260,7 +260,7 @@ def _add_delta_m(runs: list[dict]) -> None:
             run["delta_m"] = float("nan")
             continue
         keys = ("income_auc", "never_married_auc")
-        run["delta_m"] = keras_mtl.metrics.delta_m(
+        run["delta_m"] = keras_mtl.reporting.delta_m(
             {k: run[k] for k in keys}, {k: ref[k] for k in keys})
 
 

@@ -27,7 +27,7 @@ INTRO = (
     "command that reproduces it and its wall time on the 2-core CPU "
     "machine it ran on; that machine was shared with other jobs (a load "
     "average near 10 during the published runs), so times are upper "
-    "bounds and ratios between methods are noisy. Δm% is `keras_mtl.metrics.delta_m` against the single-task "
+    "bounds and ratios between methods are noisy. Δm% is `keras_mtl.reporting.delta_m` against the single-task "
     "baseline of the same seed: the mean relative change over the task "
     "metrics, negative = better than single-task (the sign of the "
     "Nash-MTL and CAGrad papers).")

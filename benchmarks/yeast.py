@@ -137,7 +137,7 @@ def _add_delta_m(runs: list[dict]) -> None:
     keys = [f"{t}_auc" for t in TASKS]
     for run in runs:
         ref = base.get(run["seed"])
-        run["delta_m"] = (keras_mtl.metrics.delta_m(
+        run["delta_m"] = (keras_mtl.reporting.delta_m(
             {k: run[k] for k in keys}, {k: ref[k] for k in keys})
             if ref else float("nan"))
 

@@ -86,7 +86,7 @@ def train_once(method: str, data: tuple, epochs: int, seed: int,
                         verbose=0, callbacks=[conflict])
     result = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     if plots_dir is not None:
-        keras_mtl.conflict_plots.save_conflict_plots(
+        keras_mtl.reporting.save_conflict_plots(
             conflict, plots_dir, prefix=method.replace("+", "_"))
     shares = history.history["grad_conflict_share"]
     return {

@@ -14,7 +14,7 @@ tasks are regressions.
 
 `TaskWeightLogger` records the per-epoch trajectories (it also writes them
 to TensorBoard when a `keras.callbacks.TensorBoard` callback is in the
-same `fit`), and `keras_mtl.plotting.plot_task_trajectories` draws them.
+same `fit`), and `keras_mtl.reporting.plot_task_trajectories` draws them.
 
 `--quick` (or `KERAS_MTL_QUICK=1`) shrinks data and epochs to a smoke test
 of a few seconds (the quick runs train eagerly: for a handful of steps that
@@ -36,7 +36,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_mtl  # noqa: E402
 from keras_mtl import weightings  # noqa: E402
-from keras_mtl.plotting import plot_task_trajectories  # noqa: E402
+from keras_mtl.reporting import plot_task_trajectories  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

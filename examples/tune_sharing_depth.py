@@ -82,7 +82,7 @@ def search_one(correlation, args, workdir):
         replicate = tuning.train_baselines(
             hypermodel, x, y, validation_data=validation,
             metrics=list(METRICS), seed=1, **fit)
-        noise = keras_mtl.metrics.delta_m(replicate, baselines)
+        noise = keras_mtl.reporting.delta_m(replicate, baselines)
     objective = tuning.DeltaMObjective(baselines)
     kind, trials = ("random", {"max_trials": 2}) if args.quick \
         else ("grid", {})

@@ -9,28 +9,25 @@ model = keras_mtl.build(keras.Input((40,)), tasks, trunk=(128, 64))
 model.compile("adam")
 model.fit(x, {"income": y_income, "age": y_age}, epochs=5)
 ```
+
+keras_mtl runs on the TensorFlow backend of Keras. It does not set
+`KERAS_BACKEND`: Keras's default is TensorFlow, and building or compiling
+a `MultiTaskModel` under another backend raises an error saying so.
+
+`tuning`, `export`, `data` and `reporting` are imported on first use.
 """
 
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from keras_mtl import aggregators  # noqa: E402
-from keras_mtl import builders  # noqa: E402
-from keras_mtl import callbacks  # noqa: E402
-from keras_mtl import conflict_plots  # noqa: E402
-from keras_mtl import data  # noqa: E402
-from keras_mtl import distill  # noqa: E402
-from keras_mtl import export  # noqa: E402
-from keras_mtl import layers  # noqa: E402
-from keras_mtl import metrics  # noqa: E402
-from keras_mtl import plotting  # noqa: E402
-from keras_mtl import tuning  # noqa: E402
-from keras_mtl import weightings  # noqa: E402
-from keras_mtl.builders import build  # noqa: E402
-from keras_mtl.great import GREAT  # noqa: E402
-from keras_mtl.model import MultiTaskModel  # noqa: E402
-from keras_mtl.tasks import Task  # noqa: E402
+from keras_mtl import aggregators
+from keras_mtl import builders
+from keras_mtl import callbacks
+from keras_mtl import distill
+from keras_mtl import layers
+from keras_mtl import weightings
+from keras_mtl._lazy import lazy_attributes
+from keras_mtl.builders import build
+from keras_mtl.great import GREAT
+from keras_mtl.model import MultiTaskModel
+from keras_mtl.tasks import Task
 
 __version__ = "0.1.0"
 
@@ -42,13 +39,21 @@ __all__ = [
     "build",
     "builders",
     "callbacks",
-    "conflict_plots",
     "data",
     "distill",
     "export",
     "layers",
-    "metrics",
-    "plotting",
+    "reporting",
     "tuning",
     "weightings",
 ]
+
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    lazy={name: f"keras_mtl.{name}"
+          for name in ("data", "export", "reporting", "tuning")},
+    moved={"metrics": "keras_mtl.reporting",
+           "plotting": "keras_mtl.reporting",
+           "conflict_plots": "keras_mtl.reporting"},
+    eager=__all__,
+)

@@ -56,7 +56,7 @@ import tensorflow as tf
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.registry import register
-from keras_mtl.task_metrics import make_task_metrics
+from keras_mtl.task_metric_objects import make_task_metrics
 from keras_mtl.tasks import Task
 from keras_mtl.types import Tensor
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_mtl import aggregators as aggregators_module
 from keras_mtl import weightings as weightings_module
+from keras_mtl._backend import require_tensorflow_backend
 from keras_mtl.data_checks import check_fit_arguments
 from keras_mtl.gradients import GradientEngine
 from keras_mtl.losses import MaskedTaskLoss
@@ -35,7 +36,7 @@ from keras_mtl.registry import register
 from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
 from keras_mtl.task_learning_rates import TaskUpdateScaler
-from keras_mtl.task_metrics import make_task_metrics
+from keras_mtl.task_metric_objects import make_task_metrics
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks as _validate_tasks
 from keras_mtl.types import Tensor
@@ -125,6 +126,7 @@ class MultiTaskModel(keras.Model):
         representation: str | None = None,
         **kwargs: Any,
     ) -> None:
+        require_tensorflow_backend("keras_mtl.MultiTaskModel")
         tasks = _validate_tasks(tasks)
         names = [t.name for t in tasks]
         if not isinstance(outputs, Mapping):
@@ -298,6 +300,7 @@ class MultiTaskModel(keras.Model):
                 task). No policy writes a non-finite value into a weight;
                 the logs count `nonfinite_steps` and `<task>_nonfinite`.
         """
+        require_tensorflow_backend("MultiTaskModel.compile")
         names = self.task_names
         if isinstance(loss, Mapping):
             _check_task_keys("`loss`", loss, names)

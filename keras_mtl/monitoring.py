@@ -13,7 +13,7 @@ compiled model:
 - `monitor_mode(model, monitor)`: `"min"` or `"max"`, or a ValueError that
   lists the names the model logs.
 
-The direction comes from the log name (`keras_mtl.metrics.metric_direction`,
+The direction comes from the log name (`keras_mtl.reporting.metric_direction`,
 the inference `keras_mtl.tuning` uses for objectives), then from the class
 of the metric object (`Precision`, `MeanAbsoluteError` or a subclass), so a
 metric renamed by the user (`Precision(name="prec")`) is understood too.
@@ -23,7 +23,7 @@ import difflib
 import re
 from typing import Any
 
-from keras_mtl.metrics import metric_direction
+from keras_mtl.reporting.directions import metric_direction
 
 MODES = ("min", "max")
 

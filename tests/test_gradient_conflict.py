@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mtl
-from keras_mtl import conflict_plots
+from keras_mtl.reporting import conflict_plots
 from keras_mtl.aggregators import GradDrop
 from keras_mtl.aggregators import GradVac
 from keras_mtl.callbacks import GradientConflict

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_mtl
-from keras_mtl import metrics
+from keras_mtl import reporting as metrics
 from keras_mtl.tuning import DeltaMObjective
 from keras_mtl.tuning import MultiTaskHyperModel
 from keras_mtl.tuning import NormalizedSumObjective

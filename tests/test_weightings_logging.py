@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import keras_mtl
 from keras_mtl.callbacks import TaskWeightLogger
-from keras_mtl.plotting import plot_task_trajectories
+from keras_mtl.reporting import plot_task_trajectories
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ class GradientConflict(keras.callbacks.Callback):
     does not change training. The computation runs eagerly, outside the
     training step, with `training=False` (dropout off), which keeps the
     step fast; `history` keeps the matrices for
-    `keras_mtl.conflict_plots`.
+    `keras_mtl.reporting`.
 
     Args:
         data: The held batch: `(x, y)` or `(x, y, sample_weight)` with `y`
@@ -58,7 +58,7 @@ class GradientConflict(keras.callbacks.Callback):
         name: y[:512] for name, y in y_val.items()}))
     history = model.fit(x, y, epochs=10, callbacks=[conflict])
     history.history["grad_conflict_share"]
-    keras_mtl.conflict_plots.save_conflict_plots(conflict, "plots/")
+    keras_mtl.reporting.save_conflict_plots(conflict, "plots/")
     ```
 
     References:

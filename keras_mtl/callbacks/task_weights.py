@@ -18,7 +18,7 @@ class TaskWeightLogger(keras.callbacks.Callback):
 
     The model already logs `<task>_weight` (the mean weight over the
     epoch's steps) and `<task>_loss`; this callback gathers them into one
-    trajectory, per task, that `keras_mtl.plotting.plot_task_trajectories`
+    trajectory, per task, that `keras_mtl.reporting.plot_task_trajectories`
     draws, and optionally:
 
     - appends them to a CSV file (one row per epoch);
@@ -47,7 +47,7 @@ class TaskWeightLogger(keras.callbacks.Callback):
     logger = keras_mtl.callbacks.TaskWeightLogger("weights.csv")
     model.fit(x, y, epochs=20, callbacks=[
         logger, keras.callbacks.TensorBoard("logs")])
-    keras_mtl.plotting.plot_task_trajectories(logger.trajectory, "w.png")
+    keras_mtl.reporting.plot_task_trajectories(logger.trajectory, "w.png")
     ```
     """
 

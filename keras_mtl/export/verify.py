@@ -19,7 +19,7 @@ from typing import Mapping
 
 import numpy as np
 
-from keras_mtl.export import metrics as metrics_module
+from keras_mtl.export import quality
 from keras_mtl.export._layers import layer_names
 from keras_mtl.export._layers import layers_in_node_names
 from keras_mtl.export.errors import ExportError
@@ -286,9 +286,9 @@ def verify_export(
         if quantization is not None:
             truth = (labels or {}).get(task.name)
             if truth is None:
-                truth = metrics_module.reference_labels(task, want)
-            before = metrics_module.task_metrics(task, truth, want)
-            after = metrics_module.task_metrics(task, truth, got)
+                truth = quality.reference_labels(task, want)
+            before = quality.task_metrics(task, truth, want)
+            after = quality.task_metrics(task, truth, got)
             check.metrics = {m: (before[m], after[m]) for m in before}
         checks[task.name] = check
     report = VerificationReport(
@@ -321,7 +321,7 @@ def _raise_if_failed(report: VerificationReport,
     tasks: list[str] = []
     for check in report.tasks.values():
         for metric, (k, e) in check.metrics.items():
-            loss = metrics_module.degradation(metric, k, e)
+            loss = quality.degradation(metric, k, e)
             if not math.isnan(loss) and loss > max_degradation:
                 losses.append(f"{check.task!r} ({metric} {k:.4f} -> {e:.4f})")
                 if check.task not in tasks:

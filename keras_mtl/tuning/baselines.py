@@ -1,6 +1,6 @@
 """Single-task baselines for Δm%: `train_baselines`.
 
-Δm% (`keras_mtl.metrics.delta_m`, Maninis, Radosavovic, Kokkinos, 2019,
+Δm% (`keras_mtl.reporting.delta_m`, Maninis, Radosavovic, Kokkinos, 2019,
 "Attentive Single-Tasking of Multiple Tasks", CVPR, arXiv:1904.08918)
 compares each task's metric with a single-task baseline's. This module
 trains those baselines once, with the hypermodel's inputs, tasks and
@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 
 from keras_mtl import builders as builders_module
-from keras_mtl.metrics import metric_direction
+from keras_mtl.reporting.directions import metric_direction
 from keras_mtl.tuning.copies import fresh_inputs
 from keras_mtl.tuning.copies import fresh_tasks
 from keras_mtl.tuning.copies import trunk_copy

@@ -2,12 +2,12 @@
 
 Keras Tuner infers a direction only for bare Keras metric names; this
 reads per-head names too (`val_income_auc` is maximised, `val_age_loss`
-minimised), through `keras_mtl.metrics.metric_direction`.
+minimised), through `keras_mtl.reporting.metric_direction`.
 """
 
-from keras_mtl.metrics import metric_direction
-
-DIRECTIONS = ("min", "max")
+from keras_mtl.reporting.directions import DIRECTIONS  # noqa: F401
+from keras_mtl.reporting.directions import check_direction  # noqa: F401
+from keras_mtl.reporting.directions import metric_direction
 
 
 def infer_direction(name: str) -> str:
@@ -25,14 +25,5 @@ def infer_direction(name: str) -> str:
             f"Cannot infer whether metric {name!r} should be minimised or "
             f"maximised. Pass the direction explicitly, e.g. "
             f"keras_mtl.tuning.objective({name!r}, direction='max')."
-        )
-    return direction
-
-
-def check_direction(direction: str, name: str) -> str:
-    if direction not in DIRECTIONS:
-        raise ValueError(
-            f"The direction of metric {name!r} must be 'min' or 'max'. "
-            f"Received: direction={direction!r}."
         )
     return direction

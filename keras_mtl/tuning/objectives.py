@@ -39,7 +39,7 @@ def objective(name: str, direction: str | None = None
     Args:
         name: The log name, e.g. `"val_income_auc"`.
         direction: `"min"` or `"max"`; inferred from the name when None
-            (see `keras_mtl.metrics.metric_direction`).
+            (see `keras_mtl.reporting.metric_direction`).
 
     Returns:
         A `keras_tuner.Objective`.

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import keras_tuner
 
-from keras_mtl.metrics import delta_m
+from keras_mtl.reporting.delta_m import delta_m
 from keras_mtl.registry import register
 from keras_mtl.tuning.directions import check_direction
 from keras_mtl.tuning.directions import infer_direction

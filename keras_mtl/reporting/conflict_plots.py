@@ -6,7 +6,7 @@ change) from the `history` of `keras_mtl.callbacks.GradientConflict`:
 ```python
 conflict = keras_mtl.callbacks.GradientConflict((x_val, y_val))
 model.fit(x, y, epochs=10, callbacks=[conflict])
-keras_mtl.conflict_plots.save_conflict_plots(conflict, "plots/")
+keras_mtl.reporting.save_conflict_plots(conflict, "plots/")
 ```
 """
 

@@ -2,9 +2,9 @@
 
 ```python
 history = model.fit(...)
-keras_mtl.plotting.plot_task_trajectories(history, "results/weights.png")
+keras_mtl.reporting.plot_task_trajectories(history, "results/weights.png")
 # Several runs side by side, one row each:
-keras_mtl.plotting.plot_task_trajectories(
+keras_mtl.reporting.plot_task_trajectories(
     {"equal": h_equal, "dwa": h_dwa}, "results/compare.png")
 ```
 """

@@ -2,11 +2,11 @@ import math
 
 import pytest
 
-from keras_mtl import metrics
+from keras_mtl import reporting
 
 
 def test_delta_m_hand_computed_lower_is_better():
-    value = metrics.delta_m(
+    value = reporting.delta_m(
         {"val_income_auc": 0.93, "val_age_loss": 0.40, "extra": 5.0},
         baselines={"val_income_auc": 0.90, "val_age_loss": 0.50})
     expected = 100 * (-(0.93 - 0.90) / 0.90 + (0.40 - 0.50) / 0.50) / 2
@@ -16,8 +16,8 @@ def test_delta_m_hand_computed_lower_is_better():
 
 def test_delta_m_libmtl_sign_is_the_opposite():
     args = ({"a_auc": 0.8, "b_mae": 2.0}, {"a_auc": 0.9, "b_mae": 1.0})
-    ours = metrics.delta_m(*args)
-    libmtl = metrics.delta_m(*args, sign="libmtl")
+    ours = reporting.delta_m(*args)
+    libmtl = reporting.delta_m(*args, sign="libmtl")
     assert ours == pytest.approx(100 * ((0.1 / 0.9) + 1.0) / 2)
     assert libmtl == pytest.approx(-ours)
     assert ours > 0  # worse on both: positive under lower_is_better
@@ -25,17 +25,17 @@ def test_delta_m_libmtl_sign_is_the_opposite():
 
 def test_delta_m_parity_is_zero_and_explicit_directions_win():
     same = {"a_score": 3.0, "b_loss": 2.0}
-    assert metrics.delta_m(
+    assert reporting.delta_m(
         same, same, higher_is_better={"a_score": True}) == 0.0
     # Saying the loss is "higher is better" flips its term.
-    value = metrics.delta_m(
+    value = reporting.delta_m(
         {"b_loss": 3.0}, {"b_loss": 2.0}, higher_is_better={"b_loss": True})
     assert value == pytest.approx(-50.0)
 
 
 def test_delta_m_negative_baseline_keeps_sign_meaning():
     # R² from -0.5 to -0.25 is an improvement: Δm must be negative.
-    value = metrics.delta_m({"r2_score": -0.25}, {"r2_score": -0.5})
+    value = reporting.delta_m({"r2_score": -0.25}, {"r2_score": -0.5})
     assert value == pytest.approx(-50.0)
 
 
@@ -51,7 +51,7 @@ def test_delta_m_negative_baseline_keeps_sign_meaning():
 ])
 def test_delta_m_errors(metrics_, baselines, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        metrics.delta_m(metrics_, baselines, **kwargs)
+        reporting.delta_m(metrics_, baselines, **kwargs)
 
 
 @pytest.mark.parametrize("name, direction", [
@@ -68,4 +68,4 @@ def test_delta_m_errors(metrics_, baselines, kwargs, match):
     ("val_income_custom_score", None),
 ])
 def test_metric_direction(name, direction):
-    assert metrics.metric_direction(name) == direction
+    assert reporting.metric_direction(name) == direction
