@@ -1,16 +1,23 @@
-"""`BackupAndRestore`: Keras's fault-tolerance callback, exact mid-epoch."""
+"""`BackupAndRestore`: Keras's fault-tolerance callback, exact mid-epoch,
+with atomic and verified checkpoints."""
 
-import json
 import os
-import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
+from keras_mtl.callbacks._checkpoint_files import CheckpointError
+from keras_mtl.callbacks._checkpoint_files import delete_backup
+from keras_mtl.callbacks._checkpoint_files import read_checkpoint
+from keras_mtl.callbacks._checkpoint_files import remove_leftovers
+from keras_mtl.callbacks._checkpoint_files import write_checkpoint
 from keras_mtl.registry import register
 
-_STATE_FILE = "keras_mtl_state.npz"
+_WEIGHTS = "model.weights.h5"
+_PROGRESS = "progress.npz"  # The resumed epoch's running metric values.
+
+__all__ = ["BackupAndRestore", "CheckpointError"]
 
 
 @register
@@ -33,16 +40,32 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
       everything computed from them at its end, equal the uninterrupted
       run's;
     - records the epoch it is in, so that a second interruption during the
-      first resumed epoch resumes from there too (Keras's records epoch 0).
+      first resumed epoch resumes from there too (Keras's records epoch 0);
+    - writes each checkpoint atomically: every file goes into a fresh
+      folder, is flushed to disk and listed with its size and SHA-256 in a
+      manifest, and a pointer file is swapped to the new folder last. A
+      process killed at any moment of a save resumes from the previous
+      checkpoint or the new one, never from a mix of both (Keras's
+      callback writes the weights before the epoch number: a kill between
+      the two trains batches twice);
+    - verifies every file against the manifest before restoring: a
+      missing, truncated or altered file raises a `CheckpointError` that
+      names the file and says to delete the backup folder to start over
+      (with `double_checkpoint=True` it warns and resumes from the
+      previous checkpoint when that one is intact).
 
     The resumed run equals the uninterrupted one when the data arrive in
     the same order in each epoch (`shuffle=False`, or a dataset whose
     order is fixed per epoch) and the ops are deterministic
     (`tf.config.experimental.enable_op_determinism()`).
 
+    Under a multi-worker strategy only the chief writes (its
+    `should_checkpoint`); every worker restores, so `backup_dir` must be a
+    folder that all workers see.
+
     Args:
         backup_dir: Where the checkpoint lives (deleted after training by
-            default).
+            default). Not to be shared with another run or callback.
         save_freq: `"epoch"` or a number of steps between backups.
         double_checkpoint: Keep the previous backup as a fallback.
         delete_checkpoint: Delete the checkpoint when training ends.
@@ -66,7 +89,6 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, save_freq=save_freq,
                          double_checkpoint=double_checkpoint,
                          delete_checkpoint=delete_checkpoint)
-        self._state_path = os.path.join(backup_dir, _STATE_FILE)
         self._mid_epoch = False
         self._skip = 0  # batches of the resumed epoch still to skip
         self._skipped = 0  # how many the resumed epoch started with
@@ -98,16 +120,30 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self._skipped = 0
         super().on_epoch_end(epoch, logs)
 
+    def _writes(self) -> bool:
+        """False on the workers of a multi-worker run other than the chief:
+        one process writes and cleans the backup folder."""
+        strategy = getattr(self.model, "distribute_strategy", None)
+        return bool(getattr(getattr(strategy, "extended", None),
+                            "should_checkpoint", True))
+
     def _save_model(self) -> None:
-        super()._save_model()
+        if not self._writes():
+            return
         steps = self._last_batch_seen + 1 if self._mid_epoch else 0
         metrics = [np.asarray(v.numpy()) for m in self.model.metrics
                    for v in m.variables] if steps else []
-        arrays: dict[str, Any] = {
-            f"metric_{i}": value for i, value in enumerate(metrics)}
-        with open(self._state_path, "wb") as f:
-            np.savez(f, epoch=self._current_epoch,
-                     batch=self._last_batch_seen, steps=steps, **arrays)
+
+        def write_files(folder: str) -> None:
+            self.model.save_weights(os.path.join(folder, _WEIGHTS))
+            with open(os.path.join(folder, _PROGRESS), "wb") as f:
+                np.savez(f, **{f"metric_{i}": value
+                               for i, value in enumerate(metrics)})
+
+        write_checkpoint(
+            self.backup_dir, write_files,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+             "steps": steps}, keep_previous=self.double_checkpoint)
 
     # ------------------------------------------------------------------
     # Restoring.
@@ -117,28 +153,33 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if isinstance(stale, BackupAndRestore):  # fit interrupted mid-skip
             self.model.train_function = stale._train_function
             stale._train_function = None
-        super().on_train_begin(logs)
+        # Keras's own loader (super().on_train_begin) knows no manifest.
         self._skip, self._skipped, self._metric_values = 0, 0, None
+        writes = self._writes()
+        found = read_checkpoint(self.backup_dir, finish_deletion=writes)
+        if found is not None:
+            self._restore(*found)
+        if writes and os.path.isdir(self.backup_dir):
+            # What interrupted saves left (the pointer never named it).
+            keep = (os.path.basename(found[0]),) if found else ()
+            remove_leftovers(self.backup_dir, keep=keep)
         self._current_epoch = self.model._initial_epoch or 0
-        if not (os.path.exists(self._state_path)
-                and os.path.exists(self._training_metadata_path)):
-            return
-        with open(self._training_metadata_path) as f:
-            metadata = json.load(f)
-        with np.load(self._state_path) as state:
-            saved = (int(state["epoch"]), int(state["batch"]))
-            steps = int(state["steps"])
-            count = len([k for k in state.files if k.startswith("metric_")])
-            values = [state[f"metric_{i}"] for i in range(count)]
-        if saved != (metadata["epoch"], metadata["batch"]):
-            warnings.warn(
-                f"{self._state_path} does not match the weights' metadata "
-                f"({saved} vs {metadata}): the backup was interrupted while "
-                "being written. Resuming at the start of epoch "
-                f"{metadata['epoch']}, as keras.callbacks.BackupAndRestore "
-                "does.", stacklevel=2)
-            return
-        self._skip, self._metric_values = steps, values
+
+    def _restore(self, folder: str, manifest: dict[str, Any]) -> None:
+        """Loads a verified checkpoint into the model and this callback."""
+        if not self.model.built:
+            raise ValueError(
+                "To use the BackupAndRestore callback, the model must be "
+                "built before `fit()`: call it on a batch of data first.")
+        if self.model.optimizer is not None and \
+                not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(folder, _WEIGHTS))
+        with np.load(os.path.join(folder, _PROGRESS)) as progress:
+            count = len(progress.files)
+            values = [progress[f"metric_{i}"] for i in range(count)]
+        self.model._initial_epoch = int(manifest["epoch"])
+        self._skip, self._metric_values = int(manifest["steps"]), values
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._current_epoch = epoch
@@ -177,4 +218,5 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self._train_function is not None:
             self.model.train_function = self._train_function
             self._train_function = None
-        super().on_train_end(logs)
+        if self.delete_checkpoint and self._writes():
+            delete_backup(self.backup_dir)
