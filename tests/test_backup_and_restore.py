@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 import keras_mtl
+from keras_mtl.callbacks import _checkpoint_files
+from keras_mtl.callbacks import backup_and_restore
 
 STEPS, BATCH, EPOCHS = 6, 4, 2  # 12 steps in all.
 
@@ -87,6 +89,12 @@ def _interrupted_backup(directory, **options):
     return backup
 
 
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """One interrupted backup, copied by the tests that alter it."""
+    return _interrupted_backup(tmp_path_factory.mktemp("ckpt") / "backup")
+
+
 def test_crash_after_the_weights_are_written_trains_no_batch_twice(
         tmp_path, monkeypatch, reference):
     # The old callback wrote the weights of step 4, was killed before the
@@ -130,8 +138,8 @@ def _damage(path, how):
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "altered"])
 def test_every_damaged_file_stops_training_with_its_name_and_the_fix(
-        tmp_path, how):
-    backup = _interrupted_backup(tmp_path / "backup")
+        tmp_path, how, interrupted):
+    backup = interrupted
     files = sorted(os.path.relpath(os.path.join(root, name), backup)
                    for root, _, names in os.walk(backup) for name in names)
     assert len(files) >= 3, files
@@ -157,7 +165,7 @@ def test_every_damaged_file_stops_training_with_its_name_and_the_fix(
 def test_damaged_latest_with_double_checkpoint_resumes_from_the_previous(
         tmp_path, reference):
     backup = _interrupted_backup(tmp_path / "backup", double_checkpoint=True)
-    pointer = keras_mtl.callbacks._checkpoint_files._read_pointer(backup)
+    pointer = _checkpoint_files._read_pointer(backup)
     assert pointer["previous"] is not None
     _damage(os.path.join(backup, pointer["latest"], "model.weights.h5"),
             "truncated")
@@ -182,14 +190,16 @@ def test_a_backup_without_a_manifest_is_refused(tmp_path):
         _fit(_model(), [keras_mtl.callbacks.BackupAndRestore(backup)])
 
 
-def test_leftovers_of_interrupted_saves_are_removed(tmp_path, reference):
-    backup = _interrupted_backup(tmp_path / "backup")
+def test_leftovers_of_interrupted_saves_are_removed(tmp_path, reference,
+                                                   interrupted):
+    backup = str(tmp_path / "backup")
+    shutil.copytree(interrupted, backup)
     os.makedirs(os.path.join(backup, ".tmp-partial"))
     with open(os.path.join(backup, ".tmp-partial", "model.weights.h5"),
               "wb") as f:
         f.write(b"half a file")
     # A complete folder that the pointer never reached.
-    latest = keras_mtl.callbacks._checkpoint_files._read_pointer(
+    latest = _checkpoint_files._read_pointer(
         backup)["latest"]
     shutil.copytree(os.path.join(backup, latest),
                     os.path.join(backup, "ckpt-999999"))
@@ -205,3 +215,30 @@ def test_leftovers_of_interrupted_saves_are_removed(tmp_path, reference):
                    Look()])
     assert seen == ["checkpoint.json", latest], seen
     _assert_equal_to(reference, resumed)
+
+
+def test_a_kill_while_the_backup_is_deleted_leaves_nothing_to_resume(
+        tmp_path, monkeypatch, interrupted):
+    backup = str(tmp_path / "backup")
+    shutil.copytree(interrupted, backup)
+    model = _model()
+
+    def crash(path, *args, **kwargs):
+        raise KeyboardInterrupt("killed while deleting the backup")
+
+    def delete_and_crash(path):
+        with monkeypatch.context() as inner:
+            inner.setattr(shutil, "rmtree", crash)
+            _checkpoint_files.delete_backup(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(backup_and_restore, "delete_backup", delete_and_crash)
+        with pytest.raises(KeyboardInterrupt):
+            _fit(model, [keras_mtl.callbacks.BackupAndRestore(
+                backup, save_freq=2)])
+    assert int(model.optimizer.iterations.numpy()) == STEPS * EPOCHS
+    # Training had finished: the next run starts over, as after a
+    # completed run, instead of resuming from a half-deleted folder.
+    assert os.path.isdir(backup)
+    assert _checkpoint_files.read_checkpoint(backup) is None
+    assert not os.path.exists(backup)
