@@ -264,8 +264,8 @@ def read_checkpoint(
             raise CheckpointError(
                 f"The backup folder {backup_dir!r} holds a backup written by "
                 "keras.callbacks.BackupAndRestore or by an earlier "
-                "keras_mtl (latest.weights.h5 without a manifest): it cannot be "
-                "verified. Finish that run with the callback that wrote it, "
+                "keras_mtl (latest.weights.h5 without a manifest): it cannot "
+                "be verified. Finish that run with the callback that wrote it, "
                 f"or delete the folder {backup_dir!r} to start training "
                 "over.")
     pointer = _read_pointer(backup_dir)

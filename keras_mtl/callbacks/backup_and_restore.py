@@ -59,15 +59,17 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     order is fixed per epoch) and the ops are deterministic
     (`tf.config.experimental.enable_op_determinism()`).
 
-    Under a multi-worker strategy only the chief writes (its
-    `should_checkpoint`); every worker restores, so `backup_dir` must be a
-    folder that all workers see.
+    Under a multi-worker strategy only the chief writes and deletes the
+    backup (its `strategy.extended.should_checkpoint`); every worker
+    restores from it, so `backup_dir` must be a folder that all workers
+    see.
 
     Args:
         backup_dir: Where the checkpoint lives (deleted after training by
             default). Not to be shared with another run or callback.
         save_freq: `"epoch"` or a number of steps between backups.
-        double_checkpoint: Keep the previous backup as a fallback.
+        double_checkpoint: Keep the previous checkpoint too; a damaged
+            latest one then warns and resumes from the previous one.
         delete_checkpoint: Delete the checkpoint when training ends.
 
     Example:
