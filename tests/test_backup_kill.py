@@ -93,15 +93,15 @@ def _worker(backup: str, kill: str) -> None:
                          (shutil, "rmtree")):
         setattr(module, name, hook(name, getattr(module, name)))
     keras.Model.save_weights = hook("save_weights", keras.Model.save_weights)
-    save_model = BackupAndRestore._save_model
+    save_backup = BackupAndRestore.save_backup
 
     def traced_save(self):
         inside["save"] = True
-        save_model(self)
+        save_backup(self)
         inside["save"] = False
         print("SAVED", flush=True)
 
-    BackupAndRestore._save_model = traced_save
+    BackupAndRestore.save_backup = traced_save
 
     class Start(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

@@ -4,9 +4,9 @@ with atomic and verified checkpoints."""
 import os
 from typing import Any
 
-import keras
 import numpy as np
 
+from keras_mtl._compat import keras as keras_compat
 from keras_mtl.callbacks._checkpoint_files import CheckpointError
 from keras_mtl.callbacks._checkpoint_files import delete_backup
 from keras_mtl.callbacks._checkpoint_files import read_checkpoint
@@ -21,7 +21,7 @@ __all__ = ["BackupAndRestore", "CheckpointError"]
 
 
 @register
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
+class BackupAndRestore(keras_compat.BackupAndRestoreHooks):
     """Backs up training state and resumes exactly where training stopped.
 
     A drop-in for `keras.callbacks.BackupAndRestore`. The checkpoint holds
@@ -112,7 +112,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if batch < self._skipped:
             # A skipped batch: keep Keras's counters, save nothing.
-            self._should_save_on_batch(batch)
+            self.count_batch(batch)
             return
         self._mid_epoch = True
         super().on_train_batch_end(batch, logs)
@@ -129,10 +129,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         return bool(getattr(getattr(strategy, "extended", None),
                             "should_checkpoint", True))
 
-    def _save_model(self) -> None:
+    def save_backup(self) -> None:
         if not self._writes():
             return
-        steps = self._last_batch_seen + 1 if self._mid_epoch else 0
+        steps = self.last_batch_seen + 1 if self._mid_epoch else 0
         metrics = [np.asarray(v.numpy()) for m in self.model.metrics
                    for v in m.variables] if steps else []
 
@@ -144,7 +144,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
         write_checkpoint(
             self.backup_dir, write_files,
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+            {"epoch": self.current_epoch, "batch": self.last_batch_seen,
              "steps": steps}, keep_previous=self.double_checkpoint)
 
     # ------------------------------------------------------------------
@@ -165,7 +165,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             # What interrupted saves left (the pointer never named it).
             keep = (os.path.basename(found[0]),) if found else ()
             remove_leftovers(self.backup_dir, keep=keep)
-        self._current_epoch = self.model._initial_epoch or 0
+        self.current_epoch = keras_compat.initial_epoch(self.model)
 
     def _restore(self, folder: str, manifest: dict[str, Any]) -> None:
         """Loads a verified checkpoint into the model and this callback."""
@@ -180,11 +180,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         with np.load(os.path.join(folder, _PROGRESS)) as progress:
             count = len(progress.files)
             values = [progress[f"metric_{i}"] for i in range(count)]
-        self.model._initial_epoch = int(manifest["epoch"])
+        keras_compat.set_initial_epoch(self.model, int(manifest["epoch"]))
         self._skip, self._metric_values = int(manifest["steps"]), values
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._current_epoch = epoch
+        self.current_epoch = epoch
         if self._skip <= 0:
             return
         variables = [v for m in self.model.metrics for v in m.variables]
