@@ -1,6 +1,6 @@
 """A training process SIGKILLed inside checkpoint saves resumes exactly.
 
-One backup folder, five processes in a chain (issue 15, part 5):
+One backup folder, six processes in a chain (issue 15, part 5):
 
 1. trains from scratch and is killed just before the third save renames
    its complete folder into place (the pointer still names save 2);
@@ -8,9 +8,9 @@ One backup folder, five processes in a chain (issue 15, part 5):
    before the pointer swap (a complete folder that nothing names);
 3. resumes, and is killed while the weights of its second save are
    half-written;
-4. resumes, and is killed by this test at a seeded random moment after a
-   seeded number of saves;
-5. resumes, finishes, and trains the uninterrupted run in the same
+4. and 5. resume, and are killed by this test at a seeded random moment
+   after a seeded number of saves;
+6. resumes, finishes, and trains the uninterrupted run in the same
    process for comparison.
 
 Every process must resume from exactly the last committed save (its
@@ -154,26 +154,28 @@ def _start(lines):
 
 def test_sigkill_inside_saves_resumes_exactly(tmp_path):
     backup = str(tmp_path / "backup")
-    chain = [("rename:3", 0, 2),  # (kill, expected start, last commit)
-             ("replace:2", 2, 3),
-             ("save_weights_partial:2", 3, 4)]
-    for kill, start, _ in chain:
+    # (kill before this call inside a save, step the process resumes at)
+    chain = [("rename:3", 0),  # save 3 complete but not in place
+             ("replace:2", 2),  # save 2 in place, the pointer not swapped
+             ("save_weights_partial:2", 3)]  # save 2 half-written
+    for kill, start in chain:
         code, lines, err = _run(backup, kill)
         assert code == -signal.SIGKILL, (kill, lines, err[-3000:])
         assert _start(lines) == start, (kill, lines)
-    # A seeded random moment: after 1-3 more saves, within ~50 ms.
-    draw = random.Random(15)
-    saves, delay = draw.randint(1, 3), draw.uniform(0.0, 0.05)
-    code, lines, err = _run(backup, kill_after_saves=saves, delay=delay)
-    assert code == -signal.SIGKILL, (lines, err[-3000:])
-    assert _start(lines) == 4, lines
-    killed_after = 4 + lines.count("SAVED")
+    # Twice, a seeded random moment: after 1-3 more saves, within ~50 ms.
+    draw, committed = random.Random(15), 4
+    for _ in range(2):
+        saves, delay = draw.randint(1, 3), draw.uniform(0.0, 0.05)
+        code, lines, err = _run(backup, kill_after_saves=saves, delay=delay)
+        assert code == -signal.SIGKILL, (lines, err[-3000:])
+        # Resumed from the last committed save (the kill may have landed
+        # after the next one committed but before it printed SAVED).
+        assert _start(lines) in (committed, committed + 1), lines
+        committed = _start(lines) + lines.count("SAVED")
 
     code, lines, err = _run(backup)
     assert code == 0, (lines, err[-3000:])
-    # Resumed from the last committed save (the kill may have landed
-    # after the next one committed, never earlier).
-    assert _start(lines) in (killed_after, killed_after + 1), lines
+    assert _start(lines) in (committed, committed + 1), lines
     result = json.loads(next(
         line for line in lines if line.startswith("RESULT "))[7:])
     assert not result["backup_left"]
