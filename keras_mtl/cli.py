@@ -4,8 +4,16 @@
 keras-mtl export MODEL.keras --format saved_model|tflite|all
                  [--quantize dynamic|float16|int8] --out saved_models/NAME
                  [--data SAMPLES.npz] [--overwrite] [--select-tf-ops]
-keras-mtl inspect PATH [--json]
+keras-mtl inspect PATH [--json] [--import MODULE]
 ```
+
+`inspect` reads a `.keras` file (tasks with kind, head, loss and metrics;
+shared and task layers with parameter counts; compile setup), a `.tflite`
+file, a SavedModel folder or an `export_all` bundle folder. `NAME` also
+finds `NAME.tflite`, so `keras-mtl export ... --format tflite --out
+saved_models/NAME` then `keras-mtl inspect saved_models/NAME` works. A
+SavedModel is read from its `saved_model.pb` proto and never loaded:
+loading one runs its graph.
 
 `--data` is an `.npz` file whose arrays are named after the model's inputs
 (a single-input model may use any one name, e.g. `x`) and, optionally,
@@ -60,12 +68,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="import MODULE first (registers custom layers)")
 
     inspect = commands.add_parser(
-        "inspect", help="show signatures, names, shapes, dtypes, size",
-        description="Show an exported model's signatures (input and output "
-                    "names, shapes, dtypes), file size and quantization.")
-    inspect.add_argument("path", help="a .tflite file or SavedModel folder")
+        "inspect", help="describe a .keras file or an export, unexecuted",
+        description="Describe a .keras MultiTaskModel (tasks, shared and "
+                    "task layers with parameter counts, compile setup) or "
+                    "an export: signatures (input and output names, "
+                    "shapes, dtypes), size, quantization. SavedModels are "
+                    "read from their proto, never run.")
+    inspect.add_argument(
+        "path", help="a .keras file, a .tflite file (NAME finds "
+                     "NAME.tflite), a SavedModel folder or an export_all "
+                     "bundle folder")
     inspect.add_argument("--json", action="store_true",
                          help="print JSON instead of text")
+    inspect.add_argument("--import", dest="imports", action="append",
+                         default=[], metavar="MODULE",
+                         help="import MODULE first (registers custom "
+                              "layers of a .keras file)")
     return parser
 
 
@@ -141,6 +159,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from keras_mtl.export import format_inspection
     from keras_mtl.export import inspect_export
 
+    for module in args.imports:
+        importlib.import_module(module)
     info = inspect_export(args.path)
     print(json.dumps(info, indent=2) if args.json
           else format_inspection(info))

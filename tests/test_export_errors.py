@@ -155,5 +155,11 @@ def test_misnamed_outputs_fail_verification(tmp_path):
 
 
 def test_inspect_unknown_path(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither"):
+    with pytest.raises(FileNotFoundError, match="does not exist.*\\.keras"):
         export.inspect_export(tmp_path / "nothing")
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(FileNotFoundError, match="without saved_model.pb"):
+        export.inspect_export(tmp_path / "notes")
+    (tmp_path / "model.h5").write_text("")
+    with pytest.raises(FileNotFoundError, match="'.h5' is neither"):
+        export.inspect_export(tmp_path / "model.h5")

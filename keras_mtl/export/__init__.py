@@ -15,9 +15,12 @@ heads({"features": x})["income"]
   a LiteRT model converted from that signature, names kept.
 - Every export is verified against `model.predict`, task by task; a
   mismatch raises `ExportVerificationError` naming the task.
-- `load_tflite`, `load_saved_model`: named inputs in, `{task: array}` out.
-- `inspect_export(path)`: signatures, names, shapes, dtypes, size,
-  quantization. The `keras-mtl` command line wraps all of it.
+- `load_tflite`, `load_saved_model`: named inputs in, `{task: array}` out;
+  inputs of shape `(N,)` for a `(1,)` input are accepted, as in `predict`.
+  Loading a SavedModel runs its graph: load trusted files only.
+- `inspect_export(path)`: a `.keras` file (tasks, layers, compile setup),
+  a `.tflite` file, a SavedModel (read from its proto, never run) or an
+  `export_all` bundle. The `keras-mtl` command line wraps all of it.
 """
 
 from keras_mtl.export.bundle import ExportBundle

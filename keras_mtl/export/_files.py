@@ -120,3 +120,38 @@ def artifact_size(path: pathlib.Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def artifact_kind(path: Any) -> tuple[str, pathlib.Path]:
+    """What `path` holds: `"keras"`, `"tflite"`, `"saved_model"` or
+    `"bundle"`, and the path itself.
+
+    `keras-mtl export --format tflite --out saved_models/NAME` writes
+    `saved_models/NAME.tflite`; when `path` does not exist but
+    `path + ".tflite"` does, that file is the artifact (the returned path
+    says so).
+
+    Raises:
+        FileNotFoundError: `path` is none of these, with what was looked
+            for.
+    """
+    path = pathlib.Path(os.fspath(path))
+    if path.is_file() and path.suffix in (".keras", ".tflite"):
+        return path.suffix[1:], path
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return "saved_model", path
+    if path.is_dir() and (path / BUNDLE_MARKER).is_file():
+        return "bundle", path
+    with_suffix = path.with_name(path.name + ".tflite")
+    if not path.exists() and with_suffix.is_file():
+        return "tflite", with_suffix
+    found = ("it does not exist" if not path.exists()
+             else "it is a folder without saved_model.pb or "
+             f"{BUNDLE_MARKER}" if path.is_dir()
+             else f"its suffix {path.suffix!r} is neither .keras nor .tflite")
+    raise FileNotFoundError(
+        f"'{path}' is not a model keras_mtl can read ({found}). Pass a "
+        ".keras file, a .tflite file, a SavedModel folder (with "
+        f"saved_model.pb) or an export_all bundle folder (with "
+        f"{BUNDLE_MARKER}), e.g. the path `keras-mtl export` printed."
+    )

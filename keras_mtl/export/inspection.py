@@ -1,10 +1,13 @@
-"""`inspect_export`: signatures, names, shapes, dtypes, size, quantization.
+"""`inspect_export`: what a saved or exported model holds, without running it.
 
-Works on any `.tflite` file or SavedModel folder; for keras_mtl exports it
-also shows the tasks' kinds (SavedModel metadata).
+Works on a `.keras` file (tasks, layers, compile setup), any `.tflite`
+file or SavedModel folder (signatures: names, shapes, dtypes; size,
+quantization), and an `export_all` bundle folder (all of its artifacts).
+For keras_mtl exports it also shows the tasks' kinds. SavedModels are read
+from their proto: loading one would run its graph.
 """
 
-import os
+import json
 import pathlib
 from typing import Any
 
@@ -12,9 +15,16 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_mtl._compat.litert import ops_details
+from keras_mtl.export._files import BUNDLE_MARKER
+from keras_mtl.export._files import artifact_kind
 from keras_mtl.export._files import artifact_size
-from keras_mtl.export.runtime import SavedModelRunner
+from keras_mtl.export.keras_file import format_keras_file
+from keras_mtl.export.keras_file import inspect_keras_file
+from keras_mtl.export.runtime import read_metadata
 from keras_mtl.export.runtime import tensor_infos
+from keras_mtl.export.saved_model_info import count_parameters
+from keras_mtl.export.saved_model_info import saved_model_signatures
+from keras_mtl.export.saved_model_info import saved_model_variables
 
 
 def detect_quantization(interpreter: Interpreter) -> str | None:
@@ -58,75 +68,92 @@ def _tflite(path: pathlib.Path) -> dict[str, Any]:
 
 
 def _saved_model(path: pathlib.Path) -> dict[str, Any]:
-    runner = SavedModelRunner(path)
-    signatures = {}
-    for key, function in runner.loaded.signatures.items():
-        specs = function.structured_input_signature[1]
-        outputs = function.structured_outputs
-        signatures[key] = {
-            "inputs": [{"name": k, "shape": specs[k].shape.as_list(),
-                        "dtype": specs[k].dtype.name} for k in sorted(specs)],
-            "outputs": [{"name": k, "shape": outputs[k].shape.as_list(),
-                         "dtype": outputs[k].dtype.name}
-                        for k in sorted(outputs)],
-        }
+    """Read from `saved_model.pb` and the metadata JSON, never loaded:
+    loading a SavedModel runs its graph."""
+    variables = saved_model_variables(path)
     info: dict[str, Any] = {
         "path": str(path),
         "format": "saved_model",
         "size_bytes": artifact_size(path),
         "quantization": None,
-        "signatures": signatures,
+        "signatures": saved_model_signatures(path),
+        "variables": len(variables),
+        "parameters": count_parameters(variables),
     }
-    variables = getattr(runner.loaded, "inference_variables", None)
-    if variables is not None:
-        info["variables"] = len(variables)
-        info["parameters"] = int(sum(
-            np.prod(v.shape.as_list()) for v in variables))
-    if runner.metadata is not None:
-        info["tasks"] = runner.metadata["tasks"]
+    metadata = read_metadata(path)
+    if metadata is not None:
+        info["tasks"] = metadata["tasks"]
     return info
 
 
+def _bundle(path: pathlib.Path) -> dict[str, Any]:
+    record = json.loads((path / BUNDLE_MARKER).read_text())
+    artifacts = {}
+    if (path / "saved_model" / "saved_model.pb").is_file():
+        artifacts["saved_model"] = _saved_model(path / "saved_model")
+    for file in sorted(path.glob("*.tflite")):
+        artifacts[file.name] = _tflite(file)
+    model = record.get("model", {})
+    return {
+        "path": str(path),
+        "format": "bundle",
+        "size_bytes": artifact_size(path),
+        "model_name": model.get("model_name"),
+        "tasks": model.get("tasks", []),
+        "artifacts": artifacts,
+    }
+
+
 def inspect_export(path: Any) -> dict[str, Any]:
-    """Describes an exported model.
+    """Describes a saved or exported model without running it.
 
     Args:
-        path: A `.tflite` file or a SavedModel folder.
+        path: A `.keras` file, a `.tflite` file, a SavedModel folder or an
+            `export_all` bundle folder. A path `NAME` that does not exist
+            while `NAME.tflite` does (what `keras-mtl export --format
+            tflite --out NAME` writes) means that file.
 
     Returns:
-        A dict with `path`, `format`, `size_bytes`, `quantization`,
-        `signatures` (`{key: {"inputs": [...], "outputs": [...]}}`, each
-        tensor with name, shape and dtype), and for SavedModels written by
-        keras_mtl `tasks`, `variables` and `parameters`.
+        For exports, a dict with `path`, `format`, `size_bytes`,
+        `quantization`, `signatures` (`{key: {"inputs": [...],
+        "outputs": [...]}}`, each tensor with name, shape and dtype); for
+        SavedModels also `variables` and `parameters`, and `tasks` for
+        those written by keras_mtl. A SavedModel is read from its
+        `saved_model.pb` proto, never loaded, so none of its ops run. A
+        bundle gives `tasks` and `artifacts` (one such dict per file). A
+        `.keras` file gives tasks, layers and compile setup (see
+        `keras_mtl.export.keras_file.inspect_keras_file`).
     """
-    path = pathlib.Path(os.fspath(path))
-    if path.is_file() and path.suffix == ".tflite":
+    kind, path = artifact_kind(path)
+    if kind == "keras":
+        return inspect_keras_file(path)
+    if kind == "tflite":
         return _tflite(path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
+    if kind == "saved_model":
         return _saved_model(path)
-    raise FileNotFoundError(
-        f"'{path}' is neither a .tflite file nor a SavedModel folder (with "
-        "saved_model.pb). Pass the path that `keras-mtl export` printed."
-    )
+    return _bundle(path)
 
 
-def _shape(shape: list[int | None]) -> str:
+def _shape(shape: list[int | None] | None) -> str:
+    if shape is None:
+        return "(unknown rank)"
     return "(" + ", ".join("None" if d is None or d < 0 else str(d)
                            for d in shape) + ")"
 
 
-def format_inspection(info: dict[str, Any]) -> str:
-    """Human-readable text for `inspect_export`'s result."""
+def _format_export(info: dict[str, Any], kinds: dict[str, str]) -> list[str]:
     lines = [
         f"{info['path']}",
         f"  format:       {info['format']}",
         f"  size:         {info['size_bytes'] / 1024:.1f} KiB",
         f"  quantization: {info['quantization'] or 'none (float32)'}",
     ]
-    if "parameters" in info:
-        lines.append(f"  variables:    {info['variables']} "
-                     f"({info['parameters']} parameters)")
-    kinds = {t["name"]: t["kind"] for t in info.get("tasks", [])}
+    if "variables" in info:
+        parameters = info["parameters"]
+        lines.append(f"  variables:    {info['variables']} ("
+                     + ("unknown" if parameters is None else str(parameters))
+                     + " parameters)")
+    kinds = {**kinds, **{t["name"]: t["kind"] for t in info.get("tasks", [])}}
     for key, signature in info["signatures"].items():
         lines.append(f"  signature {key!r}:")
         for role in ("inputs", "outputs"):
@@ -137,4 +164,24 @@ def format_inspection(info: dict[str, Any]) -> str:
                 lines.append(f"      {tensor['name']:<20} "
                              f"{tensor['dtype']:<8} "
                              f"{_shape(tensor['shape'])}{suffix}")
+    return lines
+
+
+def format_inspection(info: dict[str, Any]) -> str:
+    """Human-readable text for `inspect_export`'s result."""
+    if info["format"] == "keras":
+        return format_keras_file(info)
+    if info["format"] != "bundle":
+        return "\n".join(_format_export(info, {}))
+    kinds = {t["name"]: t["kind"] for t in info["tasks"]}
+    lines = [
+        f"{info['path']}",
+        "  format:       export_all bundle",
+        f"  size:         {info['size_bytes'] / 1024:.1f} KiB",
+        f"  model:        {info['model_name']}",
+        "  tasks:        " + ", ".join(
+            f"{name} [{kind}]" for name, kind in kinds.items()),
+    ]
+    for artifact in info["artifacts"].values():
+        lines += ["  " + line for line in _format_export(artifact, kinds)]
     return "\n".join(lines)

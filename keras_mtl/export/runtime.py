@@ -20,6 +20,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_mtl._compat.litert import ops_details
+from keras_mtl.export._files import artifact_kind
 from keras_mtl.export.errors import ExportError
 from keras_mtl.export.signature import SIGNATURE_KEY
 from keras_mtl.export.signature import TensorInfo
@@ -197,6 +198,10 @@ class LiteRTModel(ExportedModel):
 class SavedModelRunner(ExportedModel):
     """A SavedModel's serving signature, called with named inputs.
 
+    Constructing one loads the SavedModel with `tf.saved_model.load`,
+    which runs its graph (init ops included): use it on trusted files only
+    (see `load_saved_model`).
+
     Args:
         path: The SavedModel folder.
         signature_key: The signature to run (default `"serving_default"`).
@@ -270,6 +275,13 @@ def load_saved_model(path: Any,
                      signature_key: str = SIGNATURE_KEY) -> SavedModelRunner:
     """Loads a SavedModel folder for inference by input and task name.
 
+    Loading a SavedModel runs its graph, as `tf.saved_model.load` does:
+    its restore and initialization ops execute when it loads, and its
+    functions when it is called. A SavedModel is a program, not data, so
+    load only files you trust. To look at one without running anything
+    use `keras_mtl.export.inspect_export(path)` (or `keras-mtl inspect
+    PATH`), which reads `saved_model.pb` as a protocol buffer.
+
     Args:
         path: The SavedModel folder.
         signature_key: The signature to run.
@@ -281,8 +293,30 @@ def load_saved_model(path: Any,
 
 
 def load(path: Any) -> ExportedModel:
-    """Loads a `.tflite` file or a SavedModel folder, by its kind."""
-    path = pathlib.Path(os.fspath(path))
-    if path.suffix == ".tflite":
+    """Loads a `.tflite` file or a SavedModel folder, by its kind.
+
+    `NAME` also finds `NAME.tflite` (what `keras-mtl export --format
+    tflite --out NAME` writes). A SavedModel runs its graph when loaded:
+    load trusted files only (see `load_saved_model`).
+
+    Raises:
+        FileNotFoundError: `path` is not an export.
+        ValueError: `path` is a `.keras` file or an `export_all` bundle
+            (the message names the files to load instead).
+    """
+    kind, path = artifact_kind(path)
+    if kind == "tflite":
         return load_tflite(path)
-    return load_saved_model(path)
+    if kind == "saved_model":
+        return load_saved_model(path)
+    if kind == "bundle":
+        raise ValueError(
+            f"'{path}' is an export_all bundle folder holding several "
+            f"exports; load one of them: '{path / 'model.tflite'}' or "
+            f"'{path / 'saved_model'}'."
+        )
+    raise ValueError(
+        f"'{path}' is a .keras file, not an export. Load it with "
+        "keras.saving.load_model(path), or export it first "
+        "(keras_mtl.export.export_all)."
+    )
