@@ -10,6 +10,7 @@ from typing import Sequence
 
 import keras
 
+from keras_mtl._compat import keras as keras_compat
 from keras_mtl.builders.blocks import DEFAULT_TRUNK
 from keras_mtl.builders.blocks import copy_layer
 from keras_mtl.tasks import Task
@@ -18,8 +19,8 @@ from keras_mtl.types import TrunkSpec
 
 
 def _clone_input(tensor: keras.KerasTensor) -> keras.KerasTensor:
-    history = getattr(tensor, "_keras_history", None)
-    name = history[0].name if history else tensor.name
+    history = keras_compat.keras_history(tensor)
+    name = history.operation.name if history else tensor.name
     return keras.Input(batch_shape=tuple(tensor.shape), dtype=tensor.dtype,
                        sparse=bool(getattr(tensor, "sparse", False)),
                        name=name)

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import keras_tuner
 
+from keras_mtl._compat.keras_tuner import local_oracle
 from keras_mtl.reporting.pareto import pareto_front
 from keras_mtl.reporting.pareto import pareto_table
 from keras_mtl.reporting.pareto_plot import plot_pareto
@@ -52,7 +53,7 @@ def trial_results(tuner: Any, metrics: Sequence[str] | None = None,
         (the active values) and one key per metric, in trial order.
     """
     oracle = getattr(tuner, "oracle", tuner)
-    trials = getattr(oracle, "_oracle", oracle).trials
+    trials = local_oracle(oracle).trials
     rows = []
     for trial_id in sorted(trials):
         trial = trials[trial_id]

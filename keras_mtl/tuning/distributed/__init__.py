@@ -21,8 +21,9 @@ chief ends a trial whose worker has been silent for `heartbeat_timeout`
 seconds as failed (`INVALID`, so another worker retries it when the
 tuner's `max_retries_per_trial` allows), forgets that worker, ignores any
 late report of that trial, and shuts down once no trial is left. The chief
-serves Keras Tuner's own gRPC servicer (`keras_tuner.src.distribute`, as in
-keras-tuner 1.4, which pyproject pins) with that bookkeeping added.
+serves Keras Tuner's own gRPC servicer (private to Keras Tuner; reached
+through `keras_mtl._compat.keras_tuner`, checked against keras-tuner 1.4,
+which pyproject pins) with that bookkeeping added.
 
 The parts, one module each: `roles` (the environment variables and which
 role this process plays), `chief` (the gRPC servicer with the liveness

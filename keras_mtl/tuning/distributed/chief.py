@@ -4,7 +4,8 @@ Keras Tuner 1.4.8's chief waits forever for a worker that died mid-trial.
 The servicer here records when each trial was last heard of (any request
 naming it, heartbeats included); `run_chief` ends trials silent for
 `heartbeat_timeout` seconds as failed and stops once no trial is left.
-It subclasses Keras Tuner's own servicer (`keras_tuner.src.distribute`,
+It subclasses Keras Tuner's own servicer, reached through
+`keras_mtl._compat.keras_tuner` (it lives in `keras_tuner.src.distribute`,
 as in keras-tuner 1.4, which pyproject pins): Keras Tuner has no public
 API for it.
 """
@@ -16,18 +17,19 @@ from concurrent import futures
 from typing import Any
 
 import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
 
+from keras_mtl._compat.keras_tuner import oracle_service
+from keras_mtl._compat.keras_tuner import oracle_service_grpc
+from keras_mtl._compat.keras_tuner import oracle_servicer_class
 from keras_mtl.tuning.distributed.roles import ORACLE_IP
 from keras_mtl.tuning.distributed.roles import ORACLE_PORT
 
 
 def _servicer_class() -> type:
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+    service = oracle_service()
 
-    service = protos.get_service()
-
-    class WatchedServicer(OracleServicer):
+    class WatchedServicer(oracle_servicer_class()):  # type: ignore[misc]
         """Keras Tuner's servicer, recording when each trial was last
         heard of and ignoring reports of trials declared lost."""
 
@@ -76,8 +78,6 @@ def _servicer_class() -> type:
 @keras_tuner.synchronized
 def _end_lost_trials(oracle: Any, servicer: Any, timeout: float) -> list:
     """Ends the trials whose worker has been silent for `timeout` s."""
-    from keras_tuner.src.engine import trial as trial_module
-
     now = time.monotonic()
     ended = []
     for tuner_id, trial in list(oracle.ongoing_trials.items()):
@@ -92,8 +92,8 @@ def _end_lost_trials(oracle: Any, servicer: Any, timeout: float) -> list:
         oracle.tuner_ids.discard(tuner_id)
         # INVALID sends the trial to another worker when the tuner allows
         # retries; with no worker left it could never run: FAILED.
-        trial.status = (trial_module.TrialStatus.INVALID if oracle.tuner_ids
-                        else trial_module.TrialStatus.FAILED)
+        trial.status = (TrialStatus.INVALID if oracle.tuner_ids
+                        else TrialStatus.FAILED)
         trial.message = (
             f"Worker {tuner_id!r} sent no heartbeat for {now - seen:.1f} s "
             f"(heartbeat_timeout={timeout}); the trial was ended as lost.")
@@ -123,7 +123,6 @@ def run_chief(tuner: keras_tuner.Tuner, heartbeat_timeout: float = 30.0,
         poll: Seconds between checks.
     """
     import grpc
-    from keras_tuner.src import protos
 
     if heartbeat_timeout <= 0:
         raise ValueError(
@@ -134,7 +133,7 @@ def run_chief(tuner: keras_tuner.Tuner, heartbeat_timeout: float = 30.0,
     tuner.save()
     servicer = _servicer_class()(oracle)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    oracle_service_grpc().add_OracleServicer_to_server(servicer, server)
     address = f"{os.environ[ORACLE_IP]}:{os.environ[ORACLE_PORT]}"
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(

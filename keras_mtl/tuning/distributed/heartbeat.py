@@ -8,6 +8,8 @@ Tuner's protocol.
 import os
 import threading
 
+from keras_mtl._compat.keras_tuner import oracle_service
+from keras_mtl._compat.keras_tuner import oracle_service_grpc
 from keras_mtl.tuning.distributed.roles import ORACLE_IP
 from keras_mtl.tuning.distributed.roles import ORACLE_PORT
 
@@ -18,13 +20,12 @@ class Heartbeat:
 
     def __init__(self, interval: float) -> None:
         import grpc
-        from keras_tuner.src import protos
 
         self.interval = interval
-        self.request = protos.get_service().GetTrialRequest
+        self.request = oracle_service().GetTrialRequest
         channel = grpc.insecure_channel(
             f"{os.environ[ORACLE_IP]}:{os.environ[ORACLE_PORT]}")
-        self.stub = protos.get_service_grpc().OracleStub(channel)
+        self.stub = oracle_service_grpc().OracleStub(channel)
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
 
