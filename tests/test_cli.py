@@ -245,3 +245,15 @@ def test_load_resolves_names_and_refuses_bundles(model_file, tmp_path):
     assert runner.path == tmp_path / "heads.tflite"
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export.inspect_export(tmp_path / "nothing")
+
+
+def test_inspect_uncompiled_keras_file_and_other_models(tmp_path, capsys):
+    model = keras_mtl.build(keras.Input((3,), name="x"),
+                            [keras_mtl.Task("a", "binary")], trunk=(4,))
+    model.save(tmp_path / "raw.keras")
+    assert main(["inspect", str(tmp_path / "raw.keras")]) == 0
+    assert "compile: not compiled when saved" in capsys.readouterr().out
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    plain.save(tmp_path / "plain.keras")
+    assert main(["inspect", str(tmp_path / "plain.keras")]) == 1
+    assert "not a keras_mtl MultiTaskModel" in capsys.readouterr().err

@@ -85,3 +85,21 @@ def test_sample_inputs_of_a_wrong_shape_still_refused(bundle, tmp_path):
             model, tmp_path / "sm",
             sample_inputs={**x, "age": np.zeros((64, 2), "float32")})
     assert not list(tmp_path.iterdir())
+
+
+def test_interpreter_failures_are_explained(bundle, monkeypatch):
+    """Shapes the signature accepts can still fail inside the interpreter
+    (e.g. two dynamic sizes that must agree): the error names the file,
+    the shapes given and the shapes the signature takes."""
+    _, result = bundle
+    runner = export.load_tflite(result["tflite"].path)
+
+    def fail(**inputs):
+        raise RuntimeError("concatenation.cc:... Node number 3 (CONCAT) "
+                           "failed to prepare.")
+
+    monkeypatch.setattr(runner, "_runner", fail)
+    with pytest.raises(export.ExportError,
+                       match=r"'age': \(10, 1\).*signature takes.*Node "
+                             r"number 3"):
+        runner(flat_inputs(num_samples=10))

@@ -175,7 +175,13 @@ class LiteRTModel(ExportedModel):
                     "export without select_tf_ops after replacing the layer "
                     "that needs them."
                 ) from error
-            raise
+            shapes = {k: v.shape for k, v in inputs.items()}
+            expected = {i.name: i.shape for i in self.inputs}
+            raise ExportError(
+                f"LiteRT could not run '{self.path}' on inputs of shapes "
+                f"{shapes} (the signature takes {expected}, None for any "
+                f"size): {error}"
+            ) from error
         # The runner hands out views of interpreter buffers: copy them.
         return {name: np.array(result[name]) for name in self.output_names}
 

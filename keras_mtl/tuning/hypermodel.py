@@ -30,6 +30,7 @@ from keras_mtl import builders as builders_module
 from keras_mtl import weightings as weightings_module
 from keras_mtl.aggregators import get_class as aggregator_class
 from keras_mtl.model import MultiTaskModel
+from keras_mtl.monitoring import logged_names
 from keras_mtl.tasks import Task
 from keras_mtl.tuning import objectives
 from keras_mtl.tuning.choose import read_choices
@@ -343,10 +344,8 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
 
 
 def _log_names(model: MultiTaskModel, validation: bool) -> list[str]:
-    names = [m.name for m in model.metrics]
-    if validation:
-        names += [f"val_{n}" for n in names]
-    return names
+    # The names the monitoring callbacks check against, too.
+    return logged_names(model, validation)
 
 
 __all__ = [
