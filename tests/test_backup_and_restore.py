@@ -67,6 +67,21 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated crash")
 
 
+class _Look(keras.callbacks.Callback):
+    """Records the backup folder's entries when the first batch starts."""
+
+    seen: list = []
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+        _Look.seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not _Look.seen:
+            _Look.seen = sorted(os.listdir(self.backup))
+
+
 @pytest.fixture(scope="module")
 def reference():
     model = _model()
@@ -173,10 +188,13 @@ def test_damaged_latest_with_double_checkpoint_resumes_from_the_previous(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _fit(resumed, [keras_mtl.callbacks.BackupAndRestore(
-            backup, save_freq=2, double_checkpoint=True)])
+            backup, save_freq=2, double_checkpoint=True), _Look(backup)])
     messages = [str(w.message) for w in caught]
     assert any("model.weights.h5" in m and pointer["previous"] in m
                for m in messages), messages
+    # Both folders the pointer names survive the start-up clean-up.
+    assert _Look.seen == sorted(["checkpoint.json", pointer["latest"],
+                                 pointer["previous"]])
     _assert_equal_to(reference, resumed)
 
 
@@ -204,16 +222,9 @@ def test_leftovers_of_interrupted_saves_are_removed(tmp_path, reference,
     shutil.copytree(os.path.join(backup, latest),
                     os.path.join(backup, "ckpt-999999"))
     resumed = _model()
-    seen = []
-
-    class Look(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            if not seen:
-                seen.extend(sorted(os.listdir(backup)))
-
     _fit(resumed, [keras_mtl.callbacks.BackupAndRestore(backup, save_freq=2),
-                   Look()])
-    assert seen == ["checkpoint.json", latest], seen
+                   _Look(backup)])
+    assert _Look.seen == ["checkpoint.json", latest]
     _assert_equal_to(reference, resumed)
 
 

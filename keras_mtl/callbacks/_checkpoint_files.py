@@ -290,9 +290,18 @@ def read_checkpoint(
         return os.path.join(backup_dir, previous), manifest
 
 
-def remove_leftovers(backup_dir: str, keep: tuple) -> None:
+def remove_leftovers(backup_dir: str, keep: tuple | None = None) -> None:
     """Removes what interrupted saves left: hidden folders, a staged
-    pointer, and checkpoint folders that the pointer does not name."""
+    pointer, and checkpoint folders that the pointer does not name.
+
+    Args:
+        keep: The checkpoint folders to keep; defaults to those the
+            pointer names.
+    """
+    if keep is None:
+        pointer = _read_pointer(backup_dir) \
+            if os.path.exists(os.path.join(backup_dir, POINTER)) else {}
+        keep = tuple(pointer.values())
     for entry in os.listdir(backup_dir):
         if entry in keep or entry == POINTER:
             continue

@@ -163,8 +163,7 @@ class BackupAndRestore(keras_compat.BackupAndRestoreHooks):
             self._restore(*found)
         if writes and os.path.isdir(self.backup_dir):
             # What interrupted saves left (the pointer never named it).
-            keep = (os.path.basename(found[0]),) if found else ()
-            remove_leftovers(self.backup_dir, keep=keep)
+            remove_leftovers(self.backup_dir)
         self.current_epoch = keras_compat.initial_epoch(self.model)
 
     def _restore(self, folder: str, manifest: dict[str, Any]) -> None:
