@@ -75,8 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.epochs, args.steps = 1, 1, 4
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    except RuntimeError:  # TensorFlow already ran in this process
+        print(f"Note: --threads {args.threads} not applied (TensorFlow was "
+              "already initialised in this process); using its setting.")
     batch = 256
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * args.steps, 100)).astype("float32")

@@ -149,7 +149,7 @@ def run_seed(seed: int, data: tuple, args: Any, plan_groups: Any,
 
 
 def delta(scores: dict, baseline: dict) -> float:
-    return keras_mtl.metrics.delta_m(
+    return keras_mtl.reporting.delta_m(
         {f"{n}_accuracy": v for n, v in scores.items()},
         {f"{n}_accuracy": v for n, v in baseline.items()})
 

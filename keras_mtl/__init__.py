@@ -14,7 +14,8 @@ keras_mtl runs on the TensorFlow backend of Keras. It does not set
 `KERAS_BACKEND`: Keras's default is TensorFlow, and building or compiling
 a `MultiTaskModel` under another backend raises an error saying so.
 
-`tuning`, `export`, `data` and `reporting` are imported on first use.
+`tuning`, `export`, `data`, `relations` and `reporting` are imported on
+first use.
 """
 
 from keras_mtl import aggregators
@@ -43,6 +44,7 @@ __all__ = [
     "distill",
     "export",
     "layers",
+    "relations",
     "reporting",
     "tuning",
     "weightings",
@@ -51,7 +53,8 @@ __all__ = [
 __getattr__, __dir__ = lazy_attributes(
     __name__,
     lazy={name: f"keras_mtl.{name}"
-          for name in ("data", "export", "reporting", "tuning")},
+          for name in ("data", "export", "relations", "reporting",
+                       "tuning")},
     moved={"metrics": "keras_mtl.reporting",
            "plotting": "keras_mtl.reporting",
            "conflict_plots": "keras_mtl.reporting"},
