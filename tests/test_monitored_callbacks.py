@@ -73,34 +73,25 @@ def test_keras_own_callback_fails_after_epoch_one():
     assert counter.epochs == 1
 
 
-def test_early_stopping_infers_max_for_auc():
+def test_modes_inferred_and_used(tmp_path):
+    """One fit drives all three callbacks (and an explicit mode): each
+    keeps the best value in the inferred direction."""
     model, (x, y) = _model(), _data()
     stop = EarlyStopping("val_ctr_auc", patience=10)
-    history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
-                        callbacks=[stop])
-    assert stop.mode == "max" and stop.monitor_op is ops.greater
-    assert stop.best == pytest.approx(max(history.history["val_ctr_auc"]))
-
-
-def test_reduce_lr_infers_min_for_task_loss():
-    model, (x, y) = _model(), _data()
     plateau = ReduceLROnPlateau("val_age_loss", patience=10)
-    history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
-                        callbacks=[plateau])
-    assert plateau.mode == "min" and plateau.monitor_op is ops.less
-    assert plateau.best == pytest.approx(
-        min(history.history["val_age_loss"]))
-
-
-def test_model_checkpoint_keeps_the_best_auc(tmp_path):
-    model, (x, y) = _model(), _data()
     best = ModelCheckpoint(str(tmp_path / "best.keras"),
                            monitor="val_ctr_auc", save_best_only=True)
-    history = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
-                        callbacks=[best])
+    explicit = EarlyStopping("val_ctr_auc", mode="min", patience=10)
+    history = model.fit(x, y, validation_data=(x, y), epochs=3, verbose=0,
+                        callbacks=[stop, plateau, best, explicit]).history
+    assert stop.mode == "max" and stop.monitor_op is ops.greater
+    assert stop.best == pytest.approx(max(history["val_ctr_auc"]))
+    assert plateau.mode == "min" and plateau.monitor_op is ops.less
+    assert plateau.best == pytest.approx(min(history["val_age_loss"]))
     assert best.mode == "max"
-    assert best.best == pytest.approx(max(history.history["val_ctr_auc"]))
+    assert best.best == pytest.approx(max(history["val_ctr_auc"]))
     assert (tmp_path / "best.keras").is_file()
+    assert explicit.best == pytest.approx(min(history["val_ctr_auc"]))
 
 
 @pytest.mark.parametrize("make", [
@@ -123,11 +114,6 @@ def test_validation_monitor_without_validation_data():
                   callbacks=[EarlyStopping("val_ctr_auc")])
 
 
-def test_explicit_mode_kept_and_bad_mode_refused():
-    model, (x, y) = _model(), _data()
-    stop = EarlyStopping("val_ctr_auc", mode="min", patience=10)
-    history = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
-                        callbacks=[stop])
-    assert stop.best == pytest.approx(min(history.history["val_ctr_auc"]))
+def test_bad_mode_refused():
     with pytest.raises(ValueError, match="mode='maximum'"):
         EarlyStopping("val_ctr_auc", mode="maximum")
