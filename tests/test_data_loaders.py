@@ -1,7 +1,6 @@
 """Tests of the real-data loaders on the shipped files and mocked TFDS."""
 
 import gzip
-import importlib.util
 
 import numpy as np
 import pytest
@@ -151,8 +150,7 @@ def test_multi_fashion_and_mixed(shared_data):
 # Yeast (optional extra: river).
 
 def test_yeast_from_river():
-    if importlib.util.find_spec("river") is None:
-        pytest.skip("river is not installed (pip install keras-mtl[yeast])")
+    # river is in the dev extra (and the yeast extra): never skipped.
     (x, y), (x_val, _), (x_test, _) = yeast.load_yeast(seed=0)
     assert len(x) + len(x_val) + len(x_test) == 2_417
     assert x.shape[1] == 103 and len(y) == 14
@@ -168,7 +166,7 @@ def test_yeast_from_river():
 # TensorFlow Datasets, offline.
 
 def test_tfds_loaders_under_mock_data():
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=4):
         ds, tasks = tfds_tasks.load_celeb_a(image_size=(32, 32))
         names = [t.name for t in tasks]
