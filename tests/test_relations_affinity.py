@@ -144,3 +144,33 @@ def test_bad_arguments_and_models_raise():
     model.compile("sgd")
     with pytest.raises(ValueError, match="no shared variables"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[TaskAffinity()])
+    shared = keras_mtl.build(keras.Input((100,)), tasks, trunk=(4,))
+    shared.compile("sgd")
+    with pytest.raises(ValueError, match="one TaskAffinity"):
+        shared.fit(x, y, epochs=1, verbose=0,
+                   callbacks=[TaskAffinity(), TaskAffinity()])
+
+
+class Stop(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        raise RuntimeError("interrupted")
+
+
+def test_an_interrupted_fit_can_be_restored():
+    x, y = keras_mtl.data.synthetic_mmoe(32, 0.5, num_tasks=2, seed=2)
+    tasks = [keras_mtl.Task(n, "regression") for n in y]
+    model = keras_mtl.build(keras.Input((100,)), tasks, trunk=(4,))
+    model.compile("sgd")
+    stale = TaskAffinity(every_n_steps=1)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[stale, Stop()])
+    assert "train_step" in vars(model)
+    assert keras_mtl.relations.restore_train_step(model)
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert stale.measured_steps == 1  # the plain fit measured nothing
+    # A later TaskAffinity replaces a stale wrapper itself.
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, batch_size=8, verbose=0, callbacks=[stale, Stop()])
+    fresh = TaskAffinity(every_n_steps=1)
+    model.fit(x, y, batch_size=8, verbose=0, callbacks=[fresh])
+    assert fresh.measured_steps == 4 and "train_step" not in vars(model)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_mtl.layers.task_covariance import centered_basis
-from keras_mtl.layers.task_covariance import closed_form_covariance
+from keras_mtl.layers.task_covariance import deviation_penalty
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
 
@@ -239,21 +239,12 @@ class SoftSharing(keras.layers.Layer):
         return np.asarray(self.relation, np.float64)
 
     def _learned_penalty(self, update: bool) -> Tensor:
-        rows = [tf.concat([tf.reshape(tf.cast(w, tf.float32), [-1])
-                           for w in c.trainable_weights], axis=0)
-                for c in self.columns]
-        basis = tf.constant(self._basis)
-        deviations = tf.matmul(basis, tf.stack(rows), transpose_a=True)
-        gram = tf.matmul(deviations, deviations, transpose_b=True)
-        omega_c, inverse, finite = closed_form_covariance(
-            tf.stop_gradient(gram), self.epsilon)
+        value, omega, finite = deviation_penalty(
+            [c.trainable_weights for c in self.columns], self._basis,
+            self.epsilon)
         if update:
-            omega = tf.matmul(tf.matmul(basis, omega_c), basis,
-                              transpose_b=True)
             old = tf.cast(self.relation_variable, tf.float32)
             self.relation_variable.assign(tf.where(finite, omega, old))
-        value = tf.where(finite, tf.reduce_sum(inverse * gram),
-                         tf.linalg.trace(gram))  # NaN/Inf stays visible
         return self.strength * value
 
     def penalty(self) -> Tensor:

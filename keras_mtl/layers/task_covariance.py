@@ -73,3 +73,31 @@ def closed_form_covariance(
     inverse = tf.matmul(vectors * (total / roots)[None, :], vectors,
                         transpose_b=True)
     return omega, inverse, finite
+
+
+def deviation_penalty(
+    columns: list, basis: np.ndarray, epsilon: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """`tr(W Ω⁻¹ Wᵀ)` on the columns' deviations, with Ω in closed form.
+
+    Args:
+        columns: Per task, the list of its column's weights (same shapes).
+        basis: `centered_basis(T)`.
+        epsilon: Relative eigenvalue floor.
+
+    Returns:
+        `(penalty, omega, finite)`: the penalty (strength not included;
+        non-finite when the weights are), the `[T, T]` covariance `Ω`
+        (trace 1) and whether it may be stored.
+    """
+    rows = [tf.concat([tf.reshape(tf.cast(w, tf.float32), [-1])
+                       for w in weights], axis=0) for weights in columns]
+    basis = tf.constant(basis, tf.float32)
+    deviations = tf.matmul(basis, tf.stack(rows), transpose_a=True)
+    gram = tf.matmul(deviations, deviations, transpose_b=True)
+    omega_c, inverse, finite = closed_form_covariance(
+        tf.stop_gradient(gram), epsilon)
+    omega = tf.matmul(tf.matmul(basis, omega_c), basis, transpose_b=True)
+    penalty = tf.where(finite, tf.reduce_sum(inverse * gram),
+                       tf.linalg.trace(gram))  # NaN/Inf stays visible
+    return penalty, omega, finite

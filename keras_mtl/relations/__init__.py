@@ -16,6 +16,7 @@
 from keras_mtl.relations.affinity import measure_affinity
 from keras_mtl.relations.branching import suggest_branches
 from keras_mtl.relations.callback import TaskAffinity
+from keras_mtl.relations.callback import restore_train_step
 from keras_mtl.relations.grouping import suggest_groups
 from keras_mtl.relations.learned import relation_matrix
 from keras_mtl.relations.matrix import RelationMatrix
@@ -33,6 +34,7 @@ __all__ = [
     "linear_cka",
     "measure_affinity",
     "relation_matrix",
+    "restore_train_step",
     "suggest_branches",
     "suggest_groups",
 ]

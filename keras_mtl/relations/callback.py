@@ -47,9 +47,11 @@ class TaskAffinity(keras.callbacks.Callback):
     roughly `(2T + 1) / 30` of a step on average (a forward pass costing
     about a third of a step); `benchmarks/bench_affinity.py` measures it.
 
-    The callback wraps `model.train_step` for the duration of `fit` (and
-    restores it at the end). It runs on one device: under a
-    `tf.distribute` strategy with several replicas it raises.
+    The callback wraps `model.train_step` for the duration of `fit` and
+    restores it at the end (after a fit stopped by an exception, call
+    `keras_mtl.relations.restore_train_step(model)`). It runs on one
+    device: under a `tf.distribute` strategy with several replicas it
+    raises.
 
     Args:
         every_n_steps: int >= 1. Measure every this many training steps.
@@ -202,7 +204,18 @@ class TaskAffinity(keras.callbacks.Callback):
                 "log=False and read `affinity()` instead."
             )
 
+    def set_sibling_callbacks(self, callbacks: list) -> None:
+        """Called by `MultiTaskModel.fit` with the fit's callback list."""
+        others = [c for c in callbacks
+                  if isinstance(c, TaskAffinity) and c is not self]
+        if others:
+            raise ValueError(
+                "Pass one TaskAffinity callback per fit (it measures both "
+                f"measures); this fit has {len(others) + 1}."
+            )
+
     def _wrap(self, model: Any) -> None:
+        restore_train_step(model)  # a wrapper left by an interrupted fit
         original = type(model).train_step.__get__(model)
         state = self._state
         every = tf.constant(self.every_n_steps, tf.int64)
@@ -231,14 +244,29 @@ class TaskAffinity(keras.callbacks.Callback):
             state["step"].assign_add(1)
             return original(data)
 
+        train_step.task_affinity = self  # type: ignore[attr-defined]
         model.train_step = train_step
         self._wrapped = True
         model.make_train_function(force=True)
 
     def _unwrap(self, model: Any) -> None:
-        if not self._wrapped:
-            return
-        if "train_step" in vars(model):
-            del model.train_step
-        model.train_function = None  # the next fit compiles the plain step
-        self._wrapped = False
+        if self._wrapped:
+            restore_train_step(model)
+            self._wrapped = False
+
+
+def restore_train_step(model: Any) -> bool:
+    """Removes a `TaskAffinity` wrapper from `model`'s training step.
+
+    `fit` does this when it ends; a fit stopped by an exception leaves the
+    wrapper in place (Keras calls no callback then), so the model would
+    keep measuring in its next plain `fit`. Call this after such a fit
+    (the next fit with a `TaskAffinity` callback also does it). Returns
+    whether a wrapper was removed.
+    """
+    step = vars(model).get("train_step")
+    if step is None or not hasattr(step, "task_affinity"):
+        return False
+    del model.train_step
+    model.train_function = None  # the next fit compiles the plain step
+    return True
