@@ -4,14 +4,11 @@ import importlib.util
 import json
 import pathlib
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 
-@pytest.mark.skipif(not MNIST.is_dir(), reason="needs ../shared/data/mnist")
-def test_task_relations_example_quick(tmp_path):
+def test_task_relations_example_quick(tmp_path, shared_data):
+    assert (shared_data / "mnist").is_dir()
     spec = importlib.util.spec_from_file_location(
         "task_relations", ROOT / "examples" / "task_relations.py")
     module = importlib.util.module_from_spec(spec)
