@@ -174,3 +174,22 @@ def test_an_interrupted_fit_can_be_restored():
     fresh = TaskAffinity(every_n_steps=1)
     model.fit(x, y, batch_size=8, verbose=0, callbacks=[fresh])
     assert fresh.measured_steps == 4 and "train_step" not in vars(model)
+
+
+def test_entries_undefined_on_a_batch_are_left_out():
+    model = linear_model(seed=2)
+    model.compile(keras.optimizers.SGD(0.05))
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = {"a": rng.normal(size=(16, 1)).astype("float32"),
+         "b": np.full((16, 1), np.nan, "float32")}  # b unlabelled
+    callback = TaskAffinity(every_n_steps=1)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+              callbacks=[callback])
+    lookahead = callback.affinity("lookahead")
+    assert lookahead.counts.tolist() == [[1, 0], [1, 0]]
+    assert np.isnan(lookahead["a", "b"]) and np.isnan(lookahead["b", "b"])
+    assert lookahead["b", "a"] == 0.0  # b's zero gradient moves nothing
+    cosine = callback.affinity("cosine")
+    assert cosine.counts.tolist() == [[1, 0], [0, 0]]
+    assert cosine["a", "a"] == pytest.approx(1.0)

@@ -43,9 +43,11 @@ class TaskAffinity(keras.callbacks.Callback):
     Cost: on a measured step, `T + 1` extra forward passes (one at `θ`,
     one per task's lookahead) and `T` extra backward passes through the
     shared layers, on top of the step itself; other steps pay one integer
-    comparison. With the default `every_n_steps=10` and T tasks that is
-    roughly `(2T + 1) / 30` of a step on average (a forward pass costing
-    about a third of a step); `benchmarks/bench_affinity.py` measures it.
+    comparison. Taking a forward pass as a third of a training step and a
+    backward pass as at most two thirds, that is at most `(3T + 1) / 3`
+    steps per measurement, `(3T + 1) / (3 n)` of a step on average with
+    `every_n_steps=n` (T = 3, n = 10: at most about 1.33x plain `fit`);
+    `python benchmarks/bench_affinity.py` measures it.
 
     The callback wraps `model.train_step` for the duration of `fit` and
     restores it at the end (after a fit stopped by an exception, call

@@ -11,6 +11,10 @@ a_G(j) = Z[j, j]                            (G = {j}: its own step)
 score  = Σ_j max_{G chosen, j in G} a_G(j)  (every task in some group)
 ```
 
+A task alone is scored by its self-affinity `Z[j, j]` (how much a step on
+its own loss lowers it): our reading of the paper's selection for groups
+of one, which its equations leave implicit.
+
 With `overlap=True` (the paper's setting) a task may be in several
 groups: it trains in each, helping their other tasks, and is served by
 the best. With `overlap=False` the groups partition the tasks.
