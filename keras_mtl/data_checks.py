@@ -12,12 +12,14 @@ pass through unchecked (reading them would cost a pass over the data).
 """
 
 import math
+import warnings
 from typing import Any
 from typing import Mapping
 from typing import Sequence
 
 import numpy as np
 
+from keras_mtl.label_rules import describe_missing
 from keras_mtl.tasks import Task
 
 _CLASS_KINDS = ("binary", "multilabel")
@@ -33,11 +35,64 @@ def _array(values: Any) -> np.ndarray | None:
 
 
 def _missing(task: Task, values: np.ndarray) -> np.ndarray:
-    mask = np.isnan(values)
     sentinel = task.missing_label
-    if sentinel is not None and not math.isnan(sentinel):
+    if sentinel is None:  # declared: no label is missing
+        return np.zeros(values.shape, bool)
+    mask = np.isnan(values)
+    if not math.isnan(sentinel):
         mask |= values == sentinel
     return mask
+
+
+def _check_rule(task: Task, values: np.ndarray) -> None:
+    """Refuses labels that the task's missing-label rule would misread."""
+    if task.missing_label is None and np.isnan(values).any():
+        bad = np.isnan(values)
+        raise ValueError(
+            f"Task {task.name!r}: labels hold NaN "
+            f"({_first_bad(values, bad)}) but the task declares that no "
+            "label is missing (missing_label=None). Give a label, or set "
+            "missing_label=float('nan') to mark missing labels with NaN.")
+    if (task.kind in _CLASS_KINDS and not task.missing_label_declared
+            and task.missing_label == -1.0):
+        negative = values == -1.0
+        if negative.any() and not (values == 0.0).any() \
+                and (values == 1.0).any():
+            raise ValueError(
+                f"Task {task.name!r} ({task.kind}): labels look like "
+                "{-1, 1} (no 0), but -1 is this task's default "
+                "missing-label sentinel, so every -1 would be dropped. "
+                "Use 0/1 labels (Keras's hinge losses convert them to "
+                "-1/1), or, if -1 really marks missing labels, declare it: "
+                "Task(..., missing_label=-1).")
+
+
+def missing_fraction(task: Task, labels: Any) -> float | None:
+    """Share of `labels`' entries that `task` reads as missing (None for
+    labels not in memory)."""
+    values = _array(labels)
+    if values is None or values.dtype.kind not in "biuf" or not values.size:
+        return None
+    return float(_missing(task, values.astype("float64")).mean())
+
+
+def warn_if_mostly_missing(
+    tasks: Sequence[Task], y: Mapping[str, Any], threshold: float = 0.5
+) -> None:
+    """Warns for each supervised task with more than `threshold` of its
+    in-memory labels missing: its loss is the mean over the few labelled
+    entries, and a wrong sentinel looks exactly like this."""
+    for task in tasks:
+        if not task.supervised or task.name not in y:
+            continue
+        share = missing_fraction(task, y[task.name])
+        if share is not None and share > threshold:
+            warnings.warn(
+                f"Task {task.name!r}: {share:.0%} of its labels in this "
+                f"fit are missing ({describe_missing(task.missing_label)}"
+                "). Its loss averages over the labelled entries only; if "
+                "these labels are valid, fix the task's `missing_label`.",
+                stacklevel=3)
 
 
 def _first_bad(values: np.ndarray, bad: np.ndarray) -> str:
@@ -59,9 +114,14 @@ def check_labels(task: Task, labels: Any) -> None:
             "e.g. (labels == 'yes').astype('float32') for a binary task or "
             "keras.layers.StringLookup for class indices."
         )
+    if values.dtype.kind not in "biuf":
+        return
     if task.kind not in _CLASS_KINDS + ("multiclass",):
+        if task.missing_label is None:
+            _check_rule(task, values.astype("float64"))
         return
     values = values.astype("float64")
+    _check_rule(task, values)
     num_classes = int(task.num_classes or 0)
     known = ~_missing(task, values)
     one_hot = (task.kind == "multiclass" and values.ndim >= 2
@@ -72,8 +132,10 @@ def check_labels(task: Task, labels: Any) -> None:
             raise ValueError(
                 f"Task {task.name!r} ({task.kind}): labels must be 0 or 1 "
                 f"(or probabilities in [0, 1]). Received "
-                f"{_first_bad(values, bad)}. Mark a missing label with "
-                f"{task.missing_label} (the task's `missing_label`) or NaN."
+                f"{_first_bad(values, bad)}; here "
+                f"{describe_missing(task.missing_label)} (the task's "
+                "`missing_label`). Map the labels to 0/1, or declare the "
+                "sentinel you use with Task(..., missing_label=...)."
             )
         return
     bad = known & ((values < 0) | (values >= num_classes)
@@ -112,10 +174,13 @@ def check_sample_weight(
 
 
 def check_fit_arguments(
-    tasks: Sequence[Task], args: tuple, kwargs: dict[str, Any]
+    tasks: Sequence[Task], args: tuple, kwargs: dict[str, Any],
+    warn_missing: bool = False,
 ) -> tuple[tuple, dict[str, Any]]:
     """Checks `fit(x, y, ..., sample_weight=...)`'s in-memory labels and
-    sample weights; returns the arguments with `sample_weight` completed."""
+    sample weights; returns the arguments with `sample_weight` completed.
+    With `warn_missing`, warns about tasks whose labels are mostly
+    missing."""
     y = args[1] if len(args) > 1 else kwargs.get("y")
     names = [t.name for t in tasks]
     if not isinstance(y, Mapping):
@@ -133,6 +198,8 @@ def check_fit_arguments(
     for name, labels in y.items():
         if name in by_name:
             check_labels(by_name[name], labels)
+    if warn_missing:
+        warn_if_mostly_missing(tasks, y)
     # Label keys are checked by the model's step; weights are completed
     # only for labels that cover every task (Keras matches structures).
     if "sample_weight" in kwargs and set(y) == set(names):

@@ -302,6 +302,9 @@ class GradientEngine:
                 for s in stacks]
         if self.row_filter is not None:  # compile(on_nonfinite=...)
             flat = self.row_filter(flat)
+        kept = self.model.supervised_task_indices
+        if len(kept) < num_tasks:  # tasks without a loss have zero rows
+            flat = [tf.gather(f, kept) for f in flat]
         if _uses_gramian(aggregator):
             gramian = tf.add_n([tf.matmul(f, f, transpose_b=True)
                                 for f in flat]) / (scale * scale)

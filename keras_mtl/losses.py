@@ -76,9 +76,20 @@ class MaskedTaskLoss:
         self.task = task
         self.spec = task.loss if loss is None else loss
         self.fn, self.elementwise = _resolve(self.spec, task)
-        name = self.spec if isinstance(self.spec, str) else getattr(
-            self.spec, "__name__", type(self.spec).__name__)
-        self.sparse = "sparse" in str(name).lower()
+        # Labels not aligned entry by entry with the output (class
+        # indices, a custom task's ids): declared on the task, never
+        # guessed from the loss's name (keras_mtl.label_rules).
+        self.sparse = task.labels_are_indices or (
+            task.label_shape is not None)
+
+    def expected_label_shape(self, y_pred: Tensor) -> tuple:
+        """Per-sample label shape for a head output like `y_pred`."""
+        pred_shape = tuple(y_pred.shape[1:])
+        if self.task.label_shape is not None:
+            return tuple(self.task.label_shape)
+        if self.task.labels_are_indices:
+            return pred_shape[:-1] + (1,)
+        return pred_shape
 
     def prepare(
         self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None
@@ -91,12 +102,10 @@ class MaskedTaskLoss:
         """
         task = self.task
         y_true = tf.convert_to_tensor(y_true)
-        pred_rank = y_pred.shape.rank
-        if y_true.shape.rank == pred_rank - 1 and (
-            self.sparse or y_pred.shape[-1] == 1
-        ):
+        expected = self.expected_label_shape(y_pred)
+        if y_true.shape.rank == len(expected) and expected[-1] == 1:
             y_true = tf.expand_dims(y_true, -1)
-        self._check_shape(y_true, y_pred)
+        self._check_shape(y_true, y_pred, expected)
         if y_true.dtype.is_floating:
             valid = tf.math.is_finite(y_true)
         else:
@@ -118,7 +127,12 @@ class MaskedTaskLoss:
     def __call__(
         self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Returns `(total, count, safe_labels, entry_weights)`."""
+        """Returns `(total, count, safe_labels, entry_weights)`.
+
+        A task without a loss (`supervised=False`) gives `total = count =
+        0`; its labels, when given, feed only its metrics."""
+        if not self.task.supervised:
+            return self._unsupervised(y_true, y_pred, sample_weight)
         y_safe, weights = self.prepare(y_true, y_pred, sample_weight)
         if self.elementwise and not self.sparse:
             per_entry = self.fn(
@@ -132,18 +146,33 @@ class MaskedTaskLoss:
             tf.where(labelled, per_entry * weights, tf.zeros_like(per_entry)))
         return total, tf.reduce_sum(weights), y_safe, weights
 
-    def _check_shape(self, y_true: Tensor, y_pred: Tensor) -> None:
+    def _unsupervised(
+        self, y_true: Tensor | None, y_pred: Tensor,
+        sample_weight: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        zero = tf.zeros((), tf.float32)
+        if y_true is not None:
+            y_safe, weights = self.prepare(y_true, y_pred, sample_weight)
+            return zero, zero, y_safe, weights
+        batch = tf.shape(y_pred)[:1]
+        shape = tf.concat([batch, self.expected_label_shape(y_pred)], 0)
+        per_entry = self.elementwise and not self.sparse
+        weights = tf.zeros(shape if per_entry else batch, tf.float32)
+        return zero, zero, tf.zeros(shape, y_pred.dtype), weights
+
+    def _check_shape(
+        self, y_true: Tensor, y_pred: Tensor, expected: tuple
+    ) -> None:
         label_shape = tuple(y_true.shape[1:])
         pred_shape = tuple(y_pred.shape[1:])
-        expected = pred_shape[:-1] + (1,) if self.sparse else pred_shape
         if len(label_shape) != len(expected) or any(
             a is not None and b is not None and a != b
             for a, b in zip(label_shape, expected)
         ):
             hint = (
                 "class indices of shape (batch,) or (batch, 1)"
-                if self.sparse else f"labels of shape (batch, "
-                f"{', '.join(str(d) for d in expected)})"
+                if self.task.labels_are_indices else f"labels of shape "
+                f"(batch, {', '.join(str(d) for d in expected)})"
             )
             raise ValueError(
                 f"Task {self.task.name!r}: labels of shape (batch, "
@@ -153,6 +182,9 @@ class MaskedTaskLoss:
                 + (
                     ", or one-hot labels with "
                     "loss='categorical_crossentropy'."
-                    if self.sparse else "."
+                    if self.task.labels_are_indices else
+                    ", or declare the task's own label shape, e.g. "
+                    "Task(..., label_shape=(1,)) for ids."
+                    if self.task.kind == "custom" else "."
                 )
             )

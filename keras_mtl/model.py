@@ -32,11 +32,13 @@ from keras_mtl.nonfinite import NonFiniteGuard
 from keras_mtl.nonfinite import readable_errors
 from keras_mtl.ownership import layer_owners
 from keras_mtl.ownership import layers_common_to_all
+from keras_mtl.ownership import loss_reach
 from keras_mtl.registry import register
 from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
 from keras_mtl.task_learning_rates import TaskUpdateScaler
 from keras_mtl.task_metric_objects import make_task_metrics
+from keras_mtl.task_graph import check_task_graph
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks as _validate_tasks
 from keras_mtl.types import Tensor
@@ -144,8 +146,18 @@ class MultiTaskModel(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._task_list = tasks
         self._forced_shared = tuple(shared_layers)
+        check_task_graph(tasks, outputs)  # Task(inputs_from=...) links
         shared, per_task = layer_owners(outputs, self._forced_shared)
         self._shared_layer_names = tuple(shared)
+        # What gradient aggregation treats as shared: variables that two
+        # or more task losses reach (differs from ownership when a task
+        # consumes another's output, keras_mtl.ownership).
+        reach_shared, reach_own = loss_reach(
+            outputs, [t.name for t in tasks if t.supervised],
+            self._forced_shared)
+        self._loss_shared_layer_names = tuple(reach_shared)
+        self._loss_task_layer_names = {
+            k: tuple(v) for k, v in reach_own.items()}
         graph_order = [layer.name for layer in self.layers]
         self._common_layer_names = tuple(sorted(
             layers_common_to_all(outputs), key=graph_order.index))
@@ -176,27 +188,42 @@ class MultiTaskModel(keras.Model):
 
     @property
     def task_layers(self) -> dict[str, list[keras.layers.Layer]]:
-        """Per task, the layers only that task uses."""
+        """Per task, the layers that belong to it: those only its output
+        depends on, not counting the towers of tasks whose outputs it
+        consumes (`inputs_from`)."""
         return {t: [self.get_layer(n) for n in names]
                 for t, names in self._task_layer_names.items()}
 
     @property
     def shared_variables(self) -> list[keras.Variable]:
-        """Trainable variables of the shared layers."""
+        """Trainable variables that two or more task losses reach: the
+        shared layers' variables, and, when a task consumes other tasks'
+        outputs (`inputs_from`), the towers of those tasks too (ESMM's
+        CTR tower gets the gradients of both the CTR and CTCVR losses).
+        Gradient aggregation combines the task gradients of these."""
         return _unique_variables(
-            v for layer in self.shared_layers
-            for v in layer.trainable_variables)
+            v for n in self._loss_shared_layer_names
+            for v in self.get_layer(n).trainable_variables)
 
     @property
     def task_variables(self) -> dict[str, list[keras.Variable]]:
-        """Per task, the trainable variables only that task uses."""
+        """Per task, the trainable variables only that task's loss
+        reaches (they get its gradient alone; empty for a task without a
+        loss). Equal to the variables of `task_layers` unless a task
+        consumes other tasks' outputs."""
         shared = {id(v) for v in self.shared_variables}
         return {
             task: [v for v in _unique_variables(
-                v for layer in layers for v in layer.trainable_variables)
+                v for n in names
+                for v in self.get_layer(n).trainable_variables)
                 if id(v) not in shared]
-            for task, layers in self.task_layers.items()
+            for task, names in self._loss_task_layer_names.items()
         }
+
+    @property
+    def supervised_task_indices(self) -> list[int]:
+        """Positions (in task vectors) of the tasks that have a loss."""
+        return [i for i, t in enumerate(self._task_list) if t.supervised]
 
     @property
     def representation_layer(self) -> keras.layers.Layer | None:
@@ -302,6 +329,14 @@ class MultiTaskModel(keras.Model):
         """
         require_tensorflow_backend("MultiTaskModel.compile")
         names = self.task_names
+        if isinstance(loss, (list, tuple)):
+            raise TypeError(
+                f"`loss` is a {type(loss).__name__} of {len(loss)}, but a "
+                "multi-task model takes one loss for every task or a dict "
+                f"{{task_name: loss}} (tasks: {list(names)}): a list cannot "
+                "say which loss belongs to which task. Pass e.g. loss="
+                + "{" + ", ".join(f"{n!r}: ..." for n in names[:2])
+                + "}, or set each Task's `loss`.")
         if isinstance(loss, Mapping):
             _check_task_keys("`loss`", loss, names)
             losses = {n: loss.get(n) for n in names}
@@ -329,13 +364,15 @@ class MultiTaskModel(keras.Model):
                 )
             _check_task_keys("`loss_weights`", loss_weights, names)
             weighting = weightings_module.StaticWeighting(dict(loss_weights))
-        weighting = weightings_module.get(weighting)
+        weighting = _weighting_without_loss_free_tasks(
+            self._task_list, weightings_module.get(weighting))
         aggregator = aggregators_module.get(aggregator)
         weighting.bind(names)
         if aggregator is not None and not aggregator.built:
             # Stateful aggregators (GradVac, Nash-MTL) get their variables
-            # now, before weights load and outside the (distributed) step.
-            aggregator.build((len(names), None))
+            # now, before weights load and outside the (distributed) step;
+            # they see the rows of the tasks that have a loss.
+            aggregator.build((len(self.supervised_task_indices), None))
 
         hidden = self._hidden
         hidden.task_losses = [  # a MaskedTaskLoss given is used as is
@@ -444,6 +481,10 @@ class MultiTaskModel(keras.Model):
                     "out."
                 )
         _check_task_keys("The labels `y`", y, names)
+        # A task without a loss may go without labels (they would only
+        # feed its metrics).
+        y = {**{t.name: None for t in self._task_list
+                if not t.supervised}, **y}
         absent = [n for n in names if n not in y]
         if absent:
             raise ValueError(
@@ -641,7 +682,8 @@ class MultiTaskModel(keras.Model):
 
     def fit(self, *args: Any, callbacks: Any = None, **kwargs: Any) -> Any:
         """`keras.Model.fit`, plus the strategies' epoch-level updates."""
-        args, kwargs = check_fit_arguments(self._task_list, args, kwargs)
+        args, kwargs = check_fit_arguments(
+            self._task_list, args, kwargs, warn_missing=True)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, _EpochHooks) for c in callbacks):
             callbacks = [_EpochHooks()] + callbacks
@@ -705,6 +747,30 @@ class MultiTaskModel(keras.Model):
             representation=representation,
             name=name,
         )
+
+
+def _weighting_without_loss_free_tasks(
+    tasks: Sequence[Task], weighting: Any
+) -> Any:
+    """The weighting, with weight 0 for tasks without a loss.
+
+    Their loss is identically 0; equal and static weights just log 0 for
+    them. A strategy that learns from the loss vector (uncertainty, DWA,
+    GradNorm, ...) would learn from that constant 0, so it is refused."""
+    free = [t.name for t in tasks if not t.supervised]
+    if not free:
+        return weighting
+    if type(weighting) is weightings_module.EqualWeighting:
+        return weightings_module.StaticWeighting({n: 0.0 for n in free})
+    if type(weighting) is weightings_module.StaticWeighting:
+        return weightings_module.StaticWeighting(
+            {**weighting.static_weights, **{n: 0.0 for n in free}},
+            default=weighting.default)
+    raise ValueError(
+        f"Weighting {type(weighting).__name__} learns from every task's "
+        f"loss, but task(s) {free} have none (supervised=False), so it "
+        "would learn from a constant 0. Use equal weights (the default) "
+        "or static ones (`loss_weights=`).")
 
 
 def _unique_variables(variables: Any) -> list[keras.Variable]:

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import keras
 
+from keras_mtl import label_rules
+from keras_mtl.logits import logit_loss
 from keras_mtl.registry import register
 from keras_mtl.types import KerasTensor
 
@@ -68,9 +70,12 @@ class Task:
     ```
 
     Missing labels: a label equal to `missing_label` (default -1 for
-    binary, multiclass and multilabel; NaN for regression) or NaN (float
-    labels of every kind) is missing, and so is a sample whose per-task
-    `sample_weight` is 0. A task's loss is the mean over the samples (for
+    binary, multiclass and multilabel, whose valid labels are 0/1 or class
+    indices; NaN for regression and custom tasks, so that the default
+    never masks a valid number) or NaN (float labels of every kind) is
+    missing, and so is a sample whose per-task `sample_weight` is 0.
+    `missing_label=None` declares that no label is ever missing. A task's
+    loss is the mean over the samples (for
     binary, multilabel and regression: the label entries) that carry a
     label, never over the whole batch.
 
@@ -93,8 +98,32 @@ class Task:
         metrics: A list of Keras metrics (string ids or instances)
             overriding the kind's defaults. Strings `"accuracy"` and
             `"auc"` resolve to the variant that fits the kind.
-        missing_label: float or None. The sentinel that marks a missing
-            label. NaN in float labels is always treated as missing.
+        missing_label: float, NaN or None. The sentinel that marks a
+            missing label (NaN in float labels is missing too); NaN: only
+            NaN is missing; None: no label is missing. A value that is a
+            valid label of the kind (0 or 1 for binary) is refused.
+        label_shape: tuple of int or None. The shape of one sample's label
+            when it differs from the head's output, e.g. `(1,)` for the
+            item ids of an in-batch softmax retrieval loss whose head
+            outputs `(64,)` embeddings. For custom tasks, and for
+            multiclass tasks whose loss is not a Keras loss (`(1,)`: class
+            indices, `(num_classes,)`: one-hot rows). None: the kind's rule
+            (see `keras_mtl.label_rules`).
+        from_logits: bool. The head emits logits (binary, multiclass,
+            multilabel): the default head has no output activation, the
+            default loss and the `"auc"`/`"accuracy"` metrics take logits,
+            and `predict` returns logits. Defaults to False.
+        inputs_from: tuple of task names. This task's head consumes those
+            tasks' outputs (ESMM's pCTCVR = pCTR x pCVR) instead of the
+            shared features: `head` (any kind) is called on the list of
+            their outputs; without `head`, the default head is applied to
+            their concatenation. Their towers stay theirs
+            (`MultiTaskModel.task_layers`); the variables that several
+            tasks' losses reach are aggregated as shared.
+        supervised: bool. False for an output with no loss of its own
+            (ESMM's pCVR): its labels may be left out of `fit` (given, they
+            feed its metrics only), and it learns only through the tasks
+            that consume it (`inputs_from`). Defaults to True.
 
     Example:
 
@@ -123,6 +152,10 @@ class Task:
         loss: Any = None,
         metrics: Sequence[Any] | None = None,
         missing_label: float | None = "default",  # type: ignore[assignment]
+        label_shape: Sequence[int] | None = None,
+        from_logits: bool = False,
+        inputs_from: Sequence[str] = (),
+        supervised: bool = True,
     ) -> None:
         self.name = validate_task_name(name)
         if kind not in KINDS:
@@ -154,6 +187,8 @@ class Task:
                 f"Received: head_dropout={head_dropout}."
             )
         self.head_dropout = float(head_dropout)
+        self.inputs_from = self._check_inputs_from(inputs_from)
+        self.supervised = bool(supervised)
         if kind == "custom":
             if head is None or loss is None:
                 raise ValueError(
@@ -161,21 +196,25 @@ class Task:
                     "layer producing the prediction) and `loss`. Received: "
                     f"head={head!r}, loss={loss!r}."
                 )
-        elif head is not None:
+        elif head is not None and not self.inputs_from:
             raise ValueError(
-                f"Task {name!r}: argument `head` is only for kind='custom'. "
-                f"For kind={kind!r} use `head_units` to add hidden layers."
+                f"Task {name!r}: argument `head` is only for kind='custom' "
+                f"(or a task with `inputs_from`). For kind={kind!r} use "
+                "`head_units` to add hidden layers."
             )
         self.head = head
-        self.loss = loss if loss is not None else _DEFAULT_LOSS[kind]
+        self.from_logits = self._check_from_logits(from_logits)
+        self.loss = logit_loss(name, loss if loss is not None
+                               else _DEFAULT_LOSS[kind], self.from_logits)
         self.metrics = (
             tuple(metrics) if metrics is not None else _DEFAULT_METRICS[kind]
         )
-        if missing_label == "default":
-            missing_label = math.nan if kind == "regression" else -1.0
-        self.missing_label = (
-            None if missing_label is None else float(missing_label)
-        )
+        self.label_shape, self.labels_are_indices = (
+            label_rules.check_label_shape(
+                name, kind, label_shape, self.loss, self.num_classes))
+        self.missing_label, self.missing_label_declared = (
+            label_rules.resolve_missing_label(
+                name, kind, missing_label, self.num_classes))
 
     def _check_count(
         self, arg: str, value: int | None, required: bool, minimum: int
@@ -207,10 +246,28 @@ class Task:
     @property
     def sparse_labels(self) -> bool:
         """True when labels are class indices (one per sample)."""
-        loss = self.loss
-        name = loss if isinstance(loss, str) else getattr(
-            loss, "__name__", type(loss).__name__)
-        return "sparse" in str(name).lower()
+        return self.labels_are_indices
+
+    def _check_inputs_from(self, inputs_from: Any) -> tuple[str, ...]:
+        if isinstance(inputs_from, str):
+            inputs_from = (inputs_from,)
+        sources = tuple(inputs_from or ())
+        for source in sources:
+            validate_task_name(source)
+        if self.name in sources or len(set(sources)) != len(sources):
+            raise ValueError(
+                f"Task {self.name!r}: argument `inputs_from` must name "
+                "other tasks, each once. Received: "
+                f"inputs_from={sources!r}.")
+        return sources
+
+    def _check_from_logits(self, from_logits: Any) -> bool:
+        if from_logits and self.kind not in (
+                "binary", "multiclass", "multilabel"):
+            raise ValueError(
+                f"Task {self.name!r}: `from_logits` is for binary, "
+                f"multiclass and multilabel tasks, not kind={self.kind!r}.")
+        return bool(from_logits)
 
     def build_head(self, features: KerasTensor) -> KerasTensor:
         """Applies this task's head to `features`; returns the prediction.
@@ -218,6 +275,16 @@ class Task:
         The last layer is named after the task. Under a mixed-precision
         policy the output layer computes in float32 for a stable loss.
         """
+        if self.inputs_from and self.head is not None:
+            out = self.head(features)
+            if self.head.name != self.name:
+                out = keras.layers.Identity(name=self.name)(out)
+            return out
+        if self.inputs_from:
+            features = features if not isinstance(features, (list, tuple)) \
+                else features[0] if len(features) == 1 \
+                else keras.layers.Concatenate(
+                    name=f"{self.name}_inputs")(list(features))
         if self.kind == "custom":
             out = self.head(features)
             if self.head.name != self.name:
@@ -234,8 +301,10 @@ class Task:
                 )(x)
         policy = keras.config.dtype_policy().name
         out_dtype = "float32" if policy.startswith("mixed") else None
+        activation = ("linear" if self.from_logits
+                      else _OUTPUT_ACTIVATION[self.kind])
         return keras.layers.Dense(
-            self.output_units, activation=_OUTPUT_ACTIVATION[self.kind],
+            self.output_units, activation=activation,
             dtype=out_dtype, name=self.name)(x)
 
     def get_config(self) -> dict[str, Any]:
@@ -255,9 +324,15 @@ class Task:
             "metrics": [serialize(m) for m in self.metrics],
             # JSON has no NaN: store it as a string.
             "missing_label": (
-                "nan" if missing is not None and math.isnan(missing)
+                label_rules.DEFAULT if not self.missing_label_declared
+                else "nan" if missing is not None and math.isnan(missing)
                 else missing
             ),
+            "label_shape": (None if self.label_shape is None
+                            else list(self.label_shape)),
+            "from_logits": self.from_logits,
+            "inputs_from": list(self.inputs_from),
+            "supervised": self.supervised,
         }
 
     @classmethod
@@ -268,8 +343,9 @@ class Task:
             config["head"] = deserialize(config["head"])
         config["loss"] = deserialize(config["loss"])
         config["metrics"] = [deserialize(m) for m in config["metrics"]]
-        if config.get("missing_label") == "nan":
-            config["missing_label"] = math.nan
+        if config.get("label_shape") is not None:
+            config["label_shape"] = tuple(config["label_shape"])
+        config["inputs_from"] = tuple(config.get("inputs_from", ()))
         config["head_units"] = tuple(config["head_units"])
         return cls(**config)
 

@@ -12,6 +12,8 @@ from typing import Sequence
 import keras
 
 from keras_mtl.builders.cross_stitch import build_cross_stitch
+from keras_mtl.builders.esmm import build_esmm
+from keras_mtl.builders.esmm import esmm_tasks
 from keras_mtl.builders.fusion import FUSIONS
 from keras_mtl.builders.fusion import build_multimodal
 from keras_mtl.builders.hard import build_hard
@@ -97,9 +99,11 @@ __all__ = [
     "build",
     "build_cgc",
     "build_cross_stitch",
+    "build_esmm",
     "build_hard",
     "build_mmoe",
     "build_mtan",
     "build_ple",
     "build_soft",
+    "esmm_tasks",
 ]

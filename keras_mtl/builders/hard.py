@@ -30,6 +30,7 @@ from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.builders.tree import apply_tree
 from keras_mtl.builders.tree import depths_to_partitions
 from keras_mtl.model import MultiTaskModel
+from keras_mtl.task_graph import attach_heads
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
@@ -108,13 +109,15 @@ def build_hard(
             x = flatten_if_needed(x, None, "representation")
         x = keras.layers.Identity(name=REPRESENTATION)(x)
         representation = REPRESENTATION
-    outputs = {}
-    for task in tasks:
+
+    def features_of(task: Task) -> Any:
         h = x
         for block in blocks[depth:]:
             h = block(h, prefix=task.name)
-        h = flatten_if_needed(h, task.name, "head")
-        outputs[task.name] = task.build_head(h)
+        return flatten_if_needed(h, task.name, "head")
+
+    # Tasks with `inputs_from` take their sources' outputs instead.
+    outputs = attach_heads(tasks, features_of)
     return MultiTaskModel(inputs, outputs, name=name, tasks=tasks,
                           representation=representation)
 
