@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from keras_mtl.class_weights import class_weights_as_sample_weights
 from keras_mtl.label_rules import describe_missing
 from keras_mtl.tasks import Task
 
@@ -170,7 +171,7 @@ def check_sample_weight(
         return dict(sample_weight)
     size = sizes.pop()
     return {n: sample_weight[n] if n in sample_weight
-            else np.ones((size,), "float32") for n in names}
+            else np.ones((size,), "float32") for n in names if n in y}
 
 
 def check_fit_arguments(
@@ -183,6 +184,8 @@ def check_fit_arguments(
     missing."""
     y = args[1] if len(args) > 1 else kwargs.get("y")
     names = [t.name for t in tasks]
+    if "class_weight" in kwargs:  # Keras refuses it for several outputs
+        kwargs = _fold_class_weight(tasks, y, dict(kwargs))
     if not isinstance(y, Mapping):
         values = _array(y)
         if values is not None and len(names) > 1:
@@ -202,8 +205,29 @@ def check_fit_arguments(
         warn_if_mostly_missing(tasks, y)
     # Label keys are checked by the model's step; weights are completed
     # only for labels that cover every task (Keras matches structures).
-    if "sample_weight" in kwargs and set(y) == set(names):
+    needed = {t.name for t in tasks if t.supervised}
+    if "sample_weight" in kwargs and needed <= set(y) <= set(names):
         kwargs = dict(kwargs)
         kwargs["sample_weight"] = check_sample_weight(
             tasks, y, kwargs["sample_weight"])
     return args, kwargs
+
+
+def _fold_class_weight(
+    tasks: Sequence[Task], y: Any, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Moves `class_weight` into per-task sample weights."""
+    class_weight = kwargs.pop("class_weight")
+    if not class_weight:
+        return kwargs
+    single = tasks[0].name if len(tasks) == 1 else None
+    as_array = single is not None and not isinstance(y, Mapping)
+    if as_array:
+        y = {single: y}
+        if isinstance(class_weight, Mapping) and single not in class_weight:
+            class_weight = {single: class_weight}  # Keras's own form
+    weights = class_weights_as_sample_weights(
+        tasks, y, class_weight, kwargs.get("sample_weight"))
+    # Labels given as one array take one weight array.
+    kwargs["sample_weight"] = weights[single] if as_array else weights
+    return kwargs

@@ -25,6 +25,7 @@ from keras_mtl import weightings as weightings_module
 from keras_mtl._backend import require_tensorflow_backend
 from keras_mtl.data_checks import check_fit_arguments
 from keras_mtl.gradients import GradientEngine
+from keras_mtl.head_checks import check_output_heads
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.multi_worker import first_batch_for_build
 from keras_mtl.multi_worker import step_logs
@@ -38,6 +39,7 @@ from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
 from keras_mtl.task_learning_rates import TaskUpdateScaler
 from keras_mtl.task_metric_objects import make_task_metrics
+from keras_mtl.task_metric_objects import weighted_task_metrics
 from keras_mtl.task_graph import check_task_graph
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks as _validate_tasks
@@ -147,6 +149,7 @@ class MultiTaskModel(keras.Model):
         self._task_list = tasks
         self._forced_shared = tuple(shared_layers)
         check_task_graph(tasks, outputs)  # Task(inputs_from=...) links
+        check_output_heads(tasks, outputs)  # widths and activations
         shared, per_task = layer_owners(outputs, self._forced_shared)
         self._shared_layer_names = tuple(shared)
         # What gradient aggregation treats as shared: variables that two
@@ -167,6 +170,7 @@ class MultiTaskModel(keras.Model):
         self._representation_name = representation
         self._hidden = _Hidden(representation_model=None, engine=None,
                                task_losses=None, metric_sets=None,
+                               weighted_metric_sets={},
                                compile_args=None, task_mask=None)
 
     # ------------------------------------------------------------------
@@ -274,6 +278,7 @@ class MultiTaskModel(keras.Model):
         optimizer: Any = "rmsprop",
         loss: Any = None,
         metrics: Mapping[str, Any] | None = None,
+        weighted_metrics: Mapping[str, Any] | None = None,
         loss_weights: Mapping[str, float] | None = None,
         weighting: Any = None,
         aggregator: Any = None,
@@ -293,7 +298,14 @@ class MultiTaskModel(keras.Model):
             loss: None (every task's default loss), one loss for every
                 task, or a dict `{task: loss}` overriding some tasks.
             metrics: None (task defaults) or a dict `{task: [metrics]}`
-                overriding some tasks.
+                overriding some tasks. As in Keras, `metrics` ignore
+                `sample_weight` (and `class_weight`); they count every
+                labelled entry once (missing labels, and samples whose
+                weight is 0, are left out).
+            weighted_metrics: A dict `{task: [metrics]}` of metrics that
+                weigh each labelled entry by its sample weight. Logged as
+                `<task>_<name>`, or `<task>_weighted_<name>` when `metrics`
+                already has that name.
             loss_weights: Fixed weights `{task: float}`; a shorthand for
                 `weighting=StaticWeighting(loss_weights)`.
             weighting: A `keras_mtl.weightings` strategy or its id
@@ -342,14 +354,17 @@ class MultiTaskModel(keras.Model):
             losses = {n: loss.get(n) for n in names}
         else:
             losses = {n: loss for n in names}
-        if metrics is not None:
-            if not isinstance(metrics, Mapping):
+        for arg, value in (("metrics", metrics),
+                           ("weighted_metrics", weighted_metrics)):
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
                 raise TypeError(
-                    "`metrics` must be a dict {task_name: [metrics]}. "
-                    f"Received: {type(metrics).__name__}. Per-task metrics "
+                    f"`{arg}` must be a dict {{task_name: [metrics]}}. "
+                    f"Received: {type(value).__name__}. Per-task metrics "
                     "default to each Task's `metrics`."
                 )
-            _check_task_keys("`metrics`", metrics, names)
+            _check_task_keys(f"`{arg}`", value, names)
         if loss_weights is not None:
             if weighting is not None:
                 raise ValueError(
@@ -381,6 +396,10 @@ class MultiTaskModel(keras.Model):
         hidden.metric_sets = {
             t.name: make_task_metrics(t, (metrics or {}).get(t.name))
             for t in self._task_list}
+        hidden.weighted_metric_sets = {
+            t.name: weighted_task_metrics(
+                t, weighted_metrics[t.name], hidden.metric_sets[t.name])
+            for t in self._task_list if t.name in (weighted_metrics or {})}
         hidden.loss_metrics = [
             keras.metrics.Mean(name=f"{n}_loss") for n in names]
         hidden.weight_metrics = [
@@ -406,6 +425,7 @@ class MultiTaskModel(keras.Model):
             "optimizer": self.optimizer,
             "loss": loss,
             "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
             "weighting": weighting,
             "aggregator": aggregator,
             "aggregation_mode": aggregation_mode,
@@ -433,6 +453,8 @@ class MultiTaskModel(keras.Model):
         found += hidden.loss_metrics + hidden.weight_metrics
         found += hidden.nonfinite.metrics
         for metric_list in hidden.metric_sets.values():
+            found += metric_list
+        for metric_list in hidden.weighted_metric_sets.values():
             found += metric_list
         # Metrics that layers own (e.g. SoftSharing's penalty), as
         # keras.Model.metrics collects them.
@@ -664,17 +686,23 @@ class MultiTaskModel(keras.Model):
             y_safe, entry_weights = prepared[i]
             y_pred = outputs[task.name]
             per_entry = entry_weights.shape.rank > 1
-            for metric in hidden.metric_sets[task.name]:
+            # `metrics` count each labelled entry once; `weighted_metrics`
+            # weigh it by its sample weight (Keras's rule).
+            labelled = tf.cast(entry_weights > 0, entry_weights.dtype)
+            for metric, weight in [
+                (m, labelled) for m in hidden.metric_sets[task.name]
+            ] + [(m, entry_weights) for m in
+                 hidden.weighted_metric_sets.get(task.name, ())]:
                 if per_entry and isinstance(
                         metric, keras.metrics.MeanMetricWrapper):
                     # These average over the last axis: give each label
                     # entry its own axis so that its mask applies.
                     metric.update_state(
                         y_safe[..., None], y_pred[..., None],
-                        sample_weight=entry_weights)
+                        sample_weight=weight)
                 else:
                     metric.update_state(
-                        y_safe, y_pred, sample_weight=entry_weights)
+                        y_safe, y_pred, sample_weight=weight)
         return step_logs(self.get_metrics_result())  # multi-worker shape
 
     # ------------------------------------------------------------------

@@ -14,14 +14,16 @@ def _by_name(task: Task, key: str) -> keras.metrics.Metric | None:
             return keras.metrics.SparseCategoricalAccuracy(name="accuracy") \
                 if task.sparse_labels else keras.metrics.CategoricalAccuracy(
                     name="accuracy")
-        if kind in ("binary", "multilabel"):
-            return keras.metrics.BinaryAccuracy(name="accuracy")
+        if kind in ("binary", "multilabel"):  # a logit > 0 is class 1
+            return keras.metrics.BinaryAccuracy(
+                name="accuracy", threshold=0.0 if task.from_logits else 0.5)
         return None
     if key == "auc":
         if kind == "multilabel":
             return keras.metrics.AUC(
-                name="auc", multi_label=True, num_labels=task.num_labels)
-        return keras.metrics.AUC(name="auc")
+                name="auc", multi_label=True, num_labels=task.num_labels,
+                from_logits=task.from_logits)
+        return keras.metrics.AUC(name="auc", from_logits=task.from_logits)
     return {
         "mae": lambda: keras.metrics.MeanAbsoluteError(name="mae"),
         "mse": lambda: keras.metrics.MeanSquaredError(name="mse"),
@@ -85,4 +87,23 @@ def make_task_metrics(task: Task, specs: Any = None) -> list[Any]:
             f"Task {task.name!r}: two metrics share the log name(s) "
             f"{duplicates}. Give each metric instance a distinct `name`."
         )
+    return metrics
+
+
+def weighted_task_metrics(
+    task: Task, specs: Any, unweighted: list[Any]
+) -> list[Any]:
+    """`compile(weighted_metrics=...)`'s metrics of `task`, named
+    `<task>_<name>`, or `<task>_weighted_<name>` when an unweighted metric
+    has that name (Keras's rule)."""
+    taken = {m.name for m in unweighted}
+    metrics = []
+    for metric in make_task_metrics(task, specs):
+        if metric.name in taken:
+            config = metric.get_config()
+            config["name"] = metric.name.replace(
+                f"{task.name}_", f"{task.name}_weighted_", 1)
+            metric = metric.__class__.from_config(config)
+        taken.add(metric.name)
+        metrics.append(metric)
     return metrics
