@@ -4,9 +4,14 @@ Without an aggregator, one backward pass of the weighted objective gives
 every gradient (the fast path, as cheap as plain Keras `fit`). With an
 aggregator (`compile(aggregator=..., aggregation_mode=...)`):
 
-- every task-specific variable gets the gradient of its own task's
-  weighted loss, and variables that belong to no task (learned loss
-  weights) the gradient of the objective;
+- a variable that only one task's loss reaches (`model.task_variables`)
+  gets the gradient of that task's weighted loss, and variables that
+  belong to no task (learned loss weights) the gradient of the objective.
+  A variable that two or more task losses reach is aggregated as shared
+  (`model.shared_variables`), also when it sits in one task's tower whose
+  output another task consumes (ESMM's CTR tower, reached by the CTR and
+  CTCVR losses): giving it only its owner's gradient would drop the
+  consumer's. Tasks without a loss (`supervised=False`) have no row;
 - **Jacobian mode** (default): the shared variables get `aggregator(J)`,
   where row `t` of `J` is the gradient of task `t`'s weighted loss with
   respect to all shared variables. The rows come from one reverse pass per
