@@ -20,6 +20,7 @@ from typing import Any
 from typing import Mapping
 from typing import Sequence
 
+from keras_mtl._compat.keras import keras_history
 from keras_mtl.tasks import Task
 from keras_mtl.types import KerasTensor
 
@@ -28,7 +29,7 @@ _EXPECTED = {"binary": "sigmoid", "multilabel": "sigmoid",
 
 
 def _last_layer(tensor: KerasTensor) -> Any:
-    layer = tensor._keras_history.operation
+    layer = keras_history(tensor)[0]
     while getattr(layer, "layers", None):  # nested Sequential/Functional
         layer = layer.layers[-1]
     return layer
