@@ -13,6 +13,7 @@ from typing import Sequence
 import keras
 
 from keras_mtl import label_rules
+from keras_mtl.heads import build_task_head
 from keras_mtl.logits import logit_loss
 from keras_mtl.registry import register
 from keras_mtl.types import KerasTensor
@@ -32,12 +33,6 @@ _DEFAULT_METRICS = {
     "multilabel": ("auc", "accuracy"),
     "regression": ("mae", "rmse"),
     "custom": (),
-}
-_OUTPUT_ACTIVATION = {
-    "binary": "sigmoid",
-    "multiclass": "softmax",
-    "multilabel": "sigmoid",
-    "regression": "linear",
 }
 
 
@@ -275,37 +270,7 @@ class Task:
         The last layer is named after the task. Under a mixed-precision
         policy the output layer computes in float32 for a stable loss.
         """
-        if self.inputs_from and self.head is not None:
-            out = self.head(features)
-            if self.head.name != self.name:
-                out = keras.layers.Identity(name=self.name)(out)
-            return out
-        if self.inputs_from:
-            features = features if not isinstance(features, (list, tuple)) \
-                else features[0] if len(features) == 1 \
-                else keras.layers.Concatenate(
-                    name=f"{self.name}_inputs")(list(features))
-        if self.kind == "custom":
-            out = self.head(features)
-            if self.head.name != self.name:
-                out = keras.layers.Identity(name=self.name)(out)
-            return out
-        x = features
-        for i, width in enumerate(self.head_units):
-            x = keras.layers.Dense(
-                width, activation=self.head_activation,
-                name=f"{self.name}_head_{i}")(x)
-            if self.head_dropout:
-                x = keras.layers.Dropout(
-                    self.head_dropout, name=f"{self.name}_head_dropout_{i}"
-                )(x)
-        policy = keras.config.dtype_policy().name
-        out_dtype = "float32" if policy.startswith("mixed") else None
-        activation = ("linear" if self.from_logits
-                      else _OUTPUT_ACTIVATION[self.kind])
-        return keras.layers.Dense(
-            self.output_units, activation=activation,
-            dtype=out_dtype, name=self.name)(x)
+        return build_task_head(self, features)
 
     def get_config(self) -> dict[str, Any]:
         serialize = keras.saving.serialize_keras_object
