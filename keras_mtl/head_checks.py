@@ -20,6 +20,8 @@ from typing import Any
 from typing import Mapping
 from typing import Sequence
 
+import keras
+
 from keras_mtl._compat.keras import keras_history
 from keras_mtl.tasks import Task
 from keras_mtl.types import KerasTensor
@@ -29,10 +31,17 @@ _EXPECTED = {"binary": "sigmoid", "multilabel": "sigmoid",
 
 
 def _last_layer(tensor: KerasTensor) -> Any:
-    layer = keras_history(tensor)[0]
-    while getattr(layer, "layers", None):  # nested Sequential/Functional
-        layer = layer.layers[-1]
-    return layer
+    """The layer that computes `tensor`, looking inside nested models
+    (their output at the same position); None if it cannot be read."""
+    layer, _, index = keras_history(tensor)
+    for _ in range(32):  # nesting depth
+        inner = getattr(layer, "outputs", None)
+        if not isinstance(layer, keras.Model) or not inner:
+            return layer
+        if index >= len(inner):
+            return None
+        layer, _, index = keras_history(inner[index])
+    return None
 
 
 def _activation_name(layer: Any) -> str | None:
@@ -52,6 +61,7 @@ def check_output_heads(
         if task.kind == "custom":
             continue
         tensor = outputs[task.name]
+        last = _last_layer(tensor)
         width = tensor.shape[-1] if tensor.shape else None
         expected = task.output_units
         if width is not None and width != expected:
@@ -62,13 +72,13 @@ def check_output_heads(
             raise ValueError(
                 f"Task {task.name!r} ({task.kind}) expects an output of "
                 f"width {expected}, but its output layer "
-                f"{_last_layer(tensor).name!r} has width {width}. Make "
+                f"{getattr(last, 'name', '?')!r} has width {width}. Make "
                 f"the last layer {expected} wide{fix}.")
         wanted = _EXPECTED.get(task.kind)
-        found = _activation_name(_last_layer(tensor))
+        found = None if last is None else _activation_name(last)
         if wanted is None or found is None:
             continue
-        layer = _last_layer(tensor).name
+        layer = last.name
         if task.from_logits and found != "linear":
             raise ValueError(
                 f"Task {task.name!r} declares from_logits=True, but its "

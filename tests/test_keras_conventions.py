@@ -180,3 +180,18 @@ def test_from_logits_builds_a_linear_head_and_logit_loss():
                        loss=keras.losses.BinaryCrossentropy())
     with pytest.raises(ValueError, match="from_logits"):
         keras_mtl.Task("r", "regression", from_logits=True)
+
+
+def test_heads_inside_a_nested_model_are_read_per_output():
+    tasks = [keras_mtl.Task("income", "binary"),
+             keras_mtl.Task("kind", "multiclass", num_classes=3)]
+    inner = keras_mtl.build(keras.Input((6,), name="f"), tasks, trunk=(4,))
+    inputs = keras.Input((6,), name="features")
+    keras_mtl.MultiTaskModel(inputs, inner(inputs), tasks=tasks)
+    bad_inputs = keras.Input((6,), name="f")
+    h = keras.layers.Dense(4)(bad_inputs)
+    bad = keras.Model(bad_inputs, {
+        "income": keras.layers.Dense(1, name="income")(h),
+        "kind": keras.layers.Dense(3, activation="softmax", name="kind")(h)})
+    with pytest.raises(ValueError, match="'income'.*no activation"):
+        keras_mtl.MultiTaskModel(inputs, bad(inputs), tasks=tasks)
