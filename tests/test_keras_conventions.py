@@ -195,3 +195,15 @@ def test_heads_inside_a_nested_model_are_read_per_output():
         "kind": keras.layers.Dense(3, activation="softmax", name="kind")(h)})
     with pytest.raises(ValueError, match="'income'.*no activation"):
         keras_mtl.MultiTaskModel(inputs, bad(inputs), tasks=tasks)
+
+
+def test_export_quality_reads_logits_of_a_from_logits_task():
+    from keras_mtl.export import quality
+
+    task = keras_mtl.Task("a", "binary", from_logits=True)
+    logits = np.array([[-2.0], [-0.1], [0.3], [4.0]])
+    labels = np.array([0.0, 0.0, 1.0, 1.0])
+    scores = quality.task_metrics(task, labels, logits)
+    assert scores["accuracy"] == 1.0 and scores["auc"] == 1.0
+    np.testing.assert_array_equal(
+        quality.reference_labels(task, logits)[:, 0], labels)

@@ -51,8 +51,9 @@ def reference_labels(task: Task, keras_outputs: np.ndarray) -> np.ndarray:
     well it reproduces the Keras model's decisions (accuracy becomes
     agreement, MAE the mean distance to the Keras outputs).
     """
-    if task.kind in ("binary", "multilabel"):
-        return (keras_outputs > 0.5).astype("float32")
+    if task.kind in ("binary", "multilabel"):  # a logit > 0 is class 1
+        threshold = 0.0 if getattr(task, "from_logits", False) else 0.5
+        return (keras_outputs > threshold).astype("float32")
     if task.kind == "multiclass":
         return np.argmax(keras_outputs, axis=-1)
     return keras_outputs
@@ -96,8 +97,9 @@ def task_metrics(task: Task, labels: np.ndarray,
         return {"mae": math.nan} if task.kind in ("regression", "custom") \
             else {"accuracy": math.nan, "auc": math.nan}
     y, p = labels[valid].astype("float64"), outputs[valid]
-    if task.kind in ("binary", "multilabel"):
-        return {"accuracy": float(((p > 0.5) == (y > 0.5)).mean()),
+    if task.kind in ("binary", "multilabel"):  # a logit > 0 is class 1
+        threshold = 0.0 if getattr(task, "from_logits", False) else 0.5
+        return {"accuracy": float(((p > threshold) == (y > 0.5)).mean()),
                 "auc": roc_auc(y, p)}
     return {"mae": float(np.abs(p - y).mean())}
 
