@@ -193,3 +193,36 @@ def test_entries_undefined_on_a_batch_are_left_out():
     cosine = callback.affinity("cosine")
     assert cosine.counts.tolist() == [[1, 0], [0, 0]]
     assert cosine["a", "a"] == pytest.approx(1.0)
+
+
+def test_epoch_averages_reach_tensorboard(tmp_path):
+    x, y = keras_mtl.data.synthetic_mmoe(64, 0.5, num_tasks=2, seed=2)
+    tasks = [keras_mtl.Task(n, "regression") for n in y]
+    model = keras_mtl.build(keras.Input((100,)), tasks, trunk=(4,))
+    model.compile("sgd")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[
+        TaskAffinity(every_n_steps=2),
+        keras.callbacks.TensorBoard(str(tmp_path))])
+    tags = {value.tag for path in (tmp_path / "train").iterdir()
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value}
+    assert {"epoch_affinity/task_1_to_task_2",
+            "epoch_affinity/task_2_to_task_1",
+            "epoch_affinity/cosine_task_1_task_2"} <= tags
+
+
+def test_relation_matrix_value_object():
+    from keras_mtl.relations import RelationMatrix
+
+    matrix = RelationMatrix.from_array(("a", "b"), [[1, np.nan], [0.5, 1]])
+    assert matrix.to_json()["values"] == [[1.0, None], [0.5, 1.0]]
+    assert matrix.to_dict()["b"]["a"] == 0.5
+    assert np.isnan(matrix.symmetric()["a", "b"])  # NaN stays visible
+    with pytest.raises(KeyError, match="Unknown task 'c'"):
+        matrix["a", "c"]
+    with pytest.raises(ValueError, match="shape"):
+        RelationMatrix(("a", "b"), np.eye(3), "x")
+    with pytest.raises(ValueError, match="unique"):
+        RelationMatrix(("a", "a"), np.eye(2), "x")
+    with pytest.raises(ValueError, match="every task once"):
+        matrix.reordered(["a", "a"])
