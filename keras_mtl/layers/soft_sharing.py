@@ -97,8 +97,9 @@ class SoftSharing(keras.layers.Layer):
     `Ω_ij > 0` when columns i and j move away from the average the same
     way, `< 0` when they move opposite ways. It is kept in the
     non-trainable variable `relation` (saved in `.keras` files and
-    checkpoints; read it with `relation_matrix()`). With a uniform `Ω`
-    the penalty equals the fixed one with every pair tied by 1. Columns
+    checkpoints; read it with `relation_matrix()`). With the uniform `Ω`
+    (its starting value) the penalty is `(T - 1) / T` times the fixed one
+    with every pair tied by 1. Columns
     are comparable only if they start from the same point (as the
     fine-tuned task layers of Long et al. 2017 do), so in this mode every
     column starts from column 0's initial weights.
