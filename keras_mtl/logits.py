@@ -37,7 +37,7 @@ def logit_loss(name: str, loss: Any, from_logits: bool) -> Any:
     if isinstance(fn, keras.losses.Loss):
         flag = getattr(fn, "from_logits", None)
         if flag is None:
-            flag = getattr(fn, "_fn_kwargs", {}).get("from_logits")
+            flag = fn.get_config().get("from_logits")
         if flag is False:
             raise ValueError(
                 f"Task {name!r}: from_logits=True but loss {fn.name!r} "
