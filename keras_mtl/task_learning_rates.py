@@ -73,6 +73,13 @@ class TaskUpdateScaler:
         for task, factor in self.multipliers.items():
             if factor == 1.0:
                 continue
+            if not owned[task]:
+                raise ValueError(
+                    f"task_learning_rates[{task!r}]={factor} would change "
+                    f"nothing: no variable is reached by task {task!r}'s "
+                    "loss alone (its tower is shared with a task that "
+                    "consumes its output, or it has no loss). Remove it, or "
+                    "scale the consuming task instead.")
             for variable in owned[task]:
                 self.variables.append(variable)
                 self.factors.append(factor)

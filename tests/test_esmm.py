@@ -167,3 +167,10 @@ def test_learned_weighting_with_a_loss_free_task_is_refused():
         model.compile("adam", weighting="uncertainty")
     model.compile("adam", loss_weights={"ctr": 2.0})
     assert model.weighting.static_weights == {"ctr": 2.0, "cvr": 0.0}
+
+
+def test_task_learning_rate_without_own_variables_is_an_error():
+    model = build_esmm(keras.Input((6,), name="x"), shared=(8,), tower=(4,))
+    with pytest.raises(ValueError, match="'ctr'.*would change nothing"):
+        model.compile("adam", task_learning_rates={"ctr": 2.0})
+    model.compile("adam", task_learning_rates={"ctcvr": 0.5})
