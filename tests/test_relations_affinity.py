@@ -184,8 +184,9 @@ def test_entries_undefined_on_a_batch_are_left_out():
     y = {"a": rng.normal(size=(16, 1)).astype("float32"),
          "b": np.full((16, 1), np.nan, "float32")}  # b unlabelled
     callback = TaskAffinity(every_n_steps=1)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0,
-              callbacks=[callback])
+    with pytest.warns(UserWarning, match="missing"):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                  callbacks=[callback])
     lookahead = callback.affinity("lookahead")
     assert lookahead.counts.tolist() == [[1, 0], [1, 0]]
     assert np.isnan(lookahead["a", "b"]) and np.isnan(lookahead["b", "b"])
