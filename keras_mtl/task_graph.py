@@ -68,6 +68,19 @@ def attach_heads(
     return {t.name: outputs[t.name] for t in tasks}
 
 
+def refuse_inputs_from(tasks: Sequence[Task], architecture: str) -> None:
+    """Raises for a builder that cannot build heads on other tasks'
+    outputs, before it builds anything."""
+    linked = [t.name for t in tasks if t.inputs_from]
+    if linked:
+        raise ValueError(
+            f"Architecture {architecture!r} does not build heads on other "
+            f"tasks' outputs, but task(s) {linked} declare `inputs_from`. "
+            "Use architecture='hard' or 'mmoe', "
+            "keras_mtl.builders.build_esmm, or wrap your own Functional "
+            "graph in keras_mtl.MultiTaskModel.")
+
+
 def check_task_graph(
     tasks: Sequence[Task], outputs: Mapping[str, KerasTensor]
 ) -> None:
@@ -86,8 +99,8 @@ def check_task_graph(
                 f"Task({task.name!r}, ..., inputs_from="
                 f"{tuple(sorted(found))}) so that ownership and gradient "
                 "aggregation know the link, or build the head with "
-                "keras_mtl.task_graph.attach_heads (the hard and esmm "
-                "builders do).")
+                "keras_mtl.task_graph.attach_heads (the hard, mmoe and "
+                "esmm builders do).")
     sinks = {s for t in tasks if t.supervised for s in _sources(t, tasks)}
     for task in tasks:
         if not task.supervised and task.name not in sinks:

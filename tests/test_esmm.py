@@ -174,3 +174,32 @@ def test_task_learning_rate_without_own_variables_is_an_error():
     with pytest.raises(ValueError, match="'ctr'.*would change nothing"):
         model.compile("adam", task_learning_rates={"ctr": 2.0})
     model.compile("adam", task_learning_rates={"ctcvr": 0.5})
+
+
+def _esmm_tasks():
+    return keras_mtl.builders.esmm_tasks(tower=(4,))
+
+
+def test_mmoe_builds_an_esmm_head_without_a_gate():
+    model = keras_mtl.build(keras.Input((6,), name="x"), _esmm_tasks(),
+                            architecture="mmoe", num_experts=2,
+                            expert_units=(4,))
+    names = [layer.name for layer in model.layers]
+    assert "ctr_gate" in names and "cvr_gate" in names
+    assert "ctcvr_gate" not in names
+    assert _names(model.task_layers["cvr"])[-1] == "cvr"
+    x, click, conv = _data(64)
+    model.compile("adam")
+    model.fit(x, {"ctr": click, "ctcvr": click * conv}, verbose=0)
+
+
+@pytest.mark.parametrize("architecture, options", [
+    ("ple", {}), ("cgc", {}), ("cross_stitch", {"trunk": (4,)}),
+    ("soft", {"trunk": (4,)}), ("mtan", {}),
+    ("hard", {"trunk": (4,), "sharing_depth": {"ctr": 1, "cvr": 0,
+                                               "ctcvr": 0}}),
+])
+def test_other_builders_refuse_inputs_from_clearly(architecture, options):
+    with pytest.raises(ValueError, match=r"\['ctcvr'\] declare"):
+        keras_mtl.build(keras.Input((6,), name="x"), _esmm_tasks(),
+                        architecture=architecture, **options)

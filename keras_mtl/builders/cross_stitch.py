@@ -21,6 +21,7 @@ from keras_mtl.builders.columns import column_bottom
 from keras_mtl.layers.cross_stitch import CrossStitch
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
+from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
@@ -68,6 +69,7 @@ def build_cross_stitch(
       Multi-task Learning. CVPR. arXiv:1604.03539.
     """
     tasks = validate_tasks(tasks)
+    refuse_inputs_from(tasks, "cross_stitch")
     x, blocks = column_bottom("cross-stitch", inputs, trunk, sharing_depth,
                               activation, dropout)
     columns = [x] * len(tasks)

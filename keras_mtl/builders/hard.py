@@ -31,6 +31,7 @@ from keras_mtl.builders.tree import apply_tree
 from keras_mtl.builders.tree import depths_to_partitions
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.task_graph import attach_heads
+from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
@@ -125,6 +126,7 @@ def build_hard(
 def _build_tree(inputs: Inputs, tasks: Sequence[Task], blocks: list,
                 sharing_depth: Any, plan: Any, name: str) -> MultiTaskModel:
     names = [t.name for t in tasks]
+    refuse_inputs_from(tasks, "hard with a plan or per-task sharing_depth")
     if plan is not None:
         if sharing_depth is not None:
             raise ValueError(

@@ -30,6 +30,7 @@ from keras_mtl.layers.experts import Experts
 from keras_mtl.layers.gates import ExpertMixture
 from keras_mtl.layers.gates import Gate
 from keras_mtl.model import MultiTaskModel
+from keras_mtl.task_graph import attach_heads
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
@@ -152,14 +153,21 @@ def build_mmoe(
     gate_x = _gate_input(gate_input, inputs, merged, x)
     experts = Experts(num_experts, expert_units, activation=activation,
                       dropout=dropout, name="experts")(x)
-    outputs = {}
     gates = []
-    for task in tasks:
+
+    def features_of(task: Task) -> KerasTensor:
         gate = Gate(num_experts, name=f"{task.name}_gate")
         gates.append(gate.name)
         mixed = ExpertMixture(name=f"{task.name}_mixture")(
             [experts, gate(gate_x)])
-        outputs[task.name] = task_tower(mixed, task, towers)
+        h = mixed
+        for block in towers:
+            h = block(h, prefix=task.name)
+        return flatten_if_needed(h, task.name, "head")
+
+    # Tasks with `inputs_from` (ESMM-style) take their sources' outputs
+    # and get no gate.
+    outputs = attach_heads(tasks, features_of)
     return MultiTaskModel(inputs, outputs, name=name, tasks=tasks,
                           shared_layers=gates)
 

@@ -27,6 +27,7 @@ from keras_mtl.layers.feature_split import FeatureSplit
 from keras_mtl.layers.task_attention import TaskAttention
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
+from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import KerasTensor
@@ -112,6 +113,7 @@ def build_mtan(
       Attention. CVPR. arXiv:1803.10704.
     """
     tasks = validate_tasks(tasks)
+    refuse_inputs_from(tasks, "mtan")
     blocks = make_blocks(trunk, activation, dropout)
     if not blocks:
         raise ValueError(

@@ -33,6 +33,7 @@ from keras_mtl.layers.gates import ExpertMixture
 from keras_mtl.layers.gates import Gate
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
+from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
@@ -89,6 +90,7 @@ def build_ple(
       Recommendations. RecSys.
     """
     tasks = validate_tasks(tasks)
+    refuse_inputs_from(tasks, "ple")
     check_count("num_levels", num_levels)
     check_count("num_shared_experts", num_shared_experts)
     check_count("num_task_experts", num_task_experts)

@@ -29,6 +29,7 @@ from keras_mtl.builders.columns import column_bottom
 from keras_mtl.layers.soft_sharing import SoftSharing
 from keras_mtl.model import MultiTaskModel
 from keras_mtl.tasks import Task
+from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import validate_tasks
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
@@ -83,6 +84,7 @@ def build_soft(
       Cross-lingual Parameter Sharing in a Neural Network Parser. ACL.
     """
     tasks = validate_tasks(tasks)
+    refuse_inputs_from(tasks, "soft")
     x, blocks = column_bottom("soft sharing", inputs, trunk, sharing_depth,
                               activation, dropout)
     columns = []
