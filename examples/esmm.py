@@ -26,7 +26,27 @@ only with label `income`. Reported, on the test split: CVR AUC on clicked
 impressions (what the paper reports), and CVR AUC on all impressions
 (knowable here only because the proxy keeps every income label).
 
+Measured (2-core CPU, re-split of the UCI test file, 3 seeds, 4 epochs,
+test AUC of pCVR against income, mean +- sd):
+
+```
+training impressions   model   clicked impressions   all impressions
+79,810 (24,890 clicks) ESMM    0.9644 +- 0.0006      0.9382 +- 0.0013
+                       naive   0.9649 +- 0.0004      0.9384 +- 0.0005
+8,000 (--rows 8000)    ESMM    0.9245 +- 0.0129      0.8722 +- 0.0210
+                       naive   0.8945 +- 0.0147      0.8191 +- 0.0273
+```
+
+With the whole split the naive model has enough clicked rows and the two
+tie; ESMM's gain here is the data-sparsity one (its shared bottom learns
+from every impression), and it shows when clicks are few. The proxy
+selects clicks on observed features only, so a naive model on clicked
+rows targets the same P(conversion | click, x) and is not biased by the
+selection itself; a click log whose clicks depend on unobserved intent
+would be needed to measure the selection-bias part of the paper's claim.
+
 Run: python examples/esmm.py [--data PATH] [--seeds 3] [--epochs 4]
+         [--rows N]                 (about 1 minute on 2 cores)
      python examples/esmm.py --quick        (smoke test)
 """
 
@@ -106,6 +126,9 @@ def main(argv=None):
                              "one such file")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--rows", type=int, default=None,
+                        help="train on the first ROWS impressions only (the "
+                             "data-sparsity regime)")
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("KERAS_MTL_QUICK") == "1",
                         help="one short run, for a smoke test")
@@ -118,8 +141,9 @@ def main(argv=None):
         args.data, split=("train", "test"), seed=0, with_info=True)
     (x, y), (x_test, y_test) = splits
     names = list(info["feature_names"])
-    if args.quick:
-        x, y = x[:4000], {k: v[:4000] for k, v in y.items()}
+    rows = args.rows or (4000 if args.quick else None)
+    if rows:
+        x, y = x[:rows], {k: v[:rows] for k, v in y.items()}
     income = y["income"].astype("float32")
     income_test = y_test["income"].astype("float32")
     click = click_proxy(x, names, seed=1)
