@@ -10,9 +10,9 @@ model.compile("adam", gradient_regularizer=keras_mtl.GREAT(strength=0.1))
 
 At every training step it adds gradient terms to those of the step: the
 auxiliary network's own gradient, and a reversed (adversarial) gradient for
-the trunk and the task heads. Any object with the same two methods
-(`bind(model)` and `add_to_gradients(model, gradients, x, y,
-sample_weight)`) can serve as a `gradient_regularizer`.
+the trunk and the task heads. GREAT is one instance of the
+`keras_mtl.training.GradientRegularizer` contract (`bind(model)`,
+`regularize(inputs, gradients)`), which users can implement too.
 """
 
 from typing import Any
@@ -22,11 +22,13 @@ import keras
 import tensorflow as tf
 
 from keras_mtl.registry import register
+from keras_mtl.training.regularizer import GradientRegularizer
+from keras_mtl.training.regularizer import RegularizerInputs
 from keras_mtl.types import Tensor
 
 
 @register
-class GREAT(keras.layers.Layer):
+class GREAT(GradientRegularizer):
     """Gradient adversarial training: task gradients made indistinguishable.
 
     An auxiliary network `a` reads a gradient of the shared representation
@@ -108,8 +110,6 @@ class GREAT(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "great")
-        kwargs.setdefault("dtype", "float32")
-        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if isinstance(strength, bool) or not isinstance(
                 strength, (int, float)) or strength < 0:
@@ -231,32 +231,30 @@ class GREAT(keras.layers.Layer):
             x = layer(x)
         return self.classifier(x)
 
-    def add_to_gradients(
-        self, model: Any, gradients: Sequence[Any], x: Any, y: Any,
-        sample_weight: Any,
-    ) -> list[Any]:
+    def regularize(self, inputs: RegularizerInputs,
+                   gradients: list) -> list:
         """Returns the step's gradients with GREAT's terms added.
 
         Args:
-            model: The `MultiTaskModel`.
+            inputs: The step's `RegularizerInputs` (batch, forward pass,
+                task losses, variables).
             gradients: The step's (loss-scaled) gradients, aligned with
-                `model.trainable_variables` (None for no gradient).
-            x, y, sample_weight: The step's batch, `y` and
-                `sample_weight` as dicts keyed by task name.
+                `inputs.ownership.variables` (None for no gradient).
         """
-        variables = model.trainable_variables
-        adversaries = list(model.shared_variables)
+        ownership = inputs.ownership
+        y, sample_weight = inputs.y, inputs.sample_weight
+        variables = ownership.variables
+        adversaries = list(ownership.shared)
         if self.reversed_variables == "model":
-            for task_variables in model.task_variables.values():
+            for task_variables in ownership.by_task.values():
                 adversaries += task_variables
         own = self.trainable_variables
-        names = model.task_names
+        names = list(ownership.by_task)
         with tf.GradientTape() as outer:
             with tf.GradientTape(persistent=True) as inner:
-                outputs, representation = model.call_with_representation(
-                    x, training=True)
+                outputs, representation = inputs.forward(inputs.x)
                 totals, labelled = [], []
-                for task_loss in model._hidden.task_losses:
+                for task_loss in inputs.task_losses:
                     name = task_loss.task.name
                     total, _, _, weights = task_loss(
                         y[name], outputs[name], sample_weight[name])
@@ -277,7 +275,7 @@ class GREAT(keras.layers.Layer):
                 labels, logits, from_logits=True)
             count = tf.maximum(tf.reduce_sum(mask), 1.0)
             loss = tf.reduce_sum(entropy * mask) / count
-            scaled = model.optimizer.scale_loss(loss * model._replica_scale())
+            scaled = inputs.scale_loss(loss * inputs.replica_scale)
         del inner
         found = outer.gradient(scaled, own + adversaries)
         hits = tf.cast(tf.equal(

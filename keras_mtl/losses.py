@@ -6,6 +6,20 @@ task's loss is `sum(mask * w * l) / sum(mask * w)` where `mask` marks the
 labelled entries (sentinel and NaN labels are missing) and `w` is the
 optional per-task sample weight. A task with no labelled entry in a batch
 contributes exactly 0 and a zero (finite) gradient.
+
+Inputs that could be misread are made unambiguous:
+
+- a NaN (or Inf) sample weight marks that sample as unlabelled for the
+  task, like a missing label (it would otherwise enter the count and, with
+  an aggregator, every Jacobian row through `divide_no_nan`'s gradient);
+- a negative sample weight is an error naming the task (the loss could
+  flip sign); the check runs in the step (datasets included) and is
+  dropped by XLA (`jit_compile=True`), where such weights count as 0;
+- bool labels mean 0/1 and are never compared with the missing-label
+  sentinel (`-1` cast to bool would be True);
+- labels whose rank Keras no longer knows (a `fit` with labels of shape
+  `(N,)` after one with `(N, 1)` retraces with an unknown rank) are
+  reshaped to the head's output.
 """
 
 import math
@@ -17,6 +31,9 @@ import tensorflow as tf
 
 from keras_mtl.tasks import Task
 from keras_mtl.types import Tensor
+
+# Marks the negative-weight assertion so that `fit` can name the task.
+NEGATIVE_WEIGHT_MARKER = "keras_mtl.negative_sample_weight"
 
 # Losses that are a mean over the last axis of per-entry terms: computing them
 # on a trailing axis of size one gives one value per label entry, which lets
@@ -102,27 +119,45 @@ class MaskedTaskLoss:
         """
         task = self.task
         y_true = tf.convert_to_tensor(y_true)
+        if y_true.dtype == tf.bool:  # True/False are 1/0, never missing
+            y_true = tf.cast(y_true, tf.float32)
+            missing = None
+        else:
+            missing = task.missing_label
         expected = self.expected_label_shape(y_pred)
-        if y_true.shape.rank == len(expected) and expected[-1] == 1:
+        if y_true.shape.rank is None:  # retraced with a relaxed shape
+            y_true = tf.reshape(y_true, tf.concat([tf.shape(y_pred)[:1], [
+                -1 if d is None else d for d in expected]], axis=0))
+        elif y_true.shape.rank == len(expected) and expected[-1] == 1:
             y_true = tf.expand_dims(y_true, -1)
         self._check_shape(y_true, y_pred, expected)
         if y_true.dtype.is_floating:
             valid = tf.math.is_finite(y_true)
         else:
             valid = tf.ones_like(y_true, dtype=tf.bool)
-        missing = task.missing_label
         if missing is not None and not math.isnan(missing):
             valid &= tf.not_equal(y_true, tf.cast(missing, y_true.dtype))
         y_safe = tf.where(valid, y_true, tf.zeros_like(y_true))
         if self.sparse or not self.elementwise:
             valid = tf.reduce_all(
                 tf.reshape(valid, [tf.shape(valid)[0], -1]), axis=-1)
-        weights = tf.cast(valid, tf.float32)
         if sample_weight is not None:
-            sw = tf.cast(sample_weight, tf.float32)
-            sw = tf.reshape(sw, [-1] + [1] * (weights.shape.rank - 1))
-            weights = weights * sw
+            sw = tf.reshape(tf.cast(sample_weight, tf.float32),
+                            [-1] + [1] * (valid.shape.rank - 1))
+            self._assert_non_negative(sw)
+            # NaN/Inf weight: that sample is unlabelled for this task.
+            valid = tf.logical_and(valid, tf.math.is_finite(sw))
+            weights = tf.where(valid, tf.maximum(sw, 0.0),
+                               tf.zeros_like(sw))
+        else:
+            weights = tf.cast(valid, tf.float32)
         return y_safe, weights
+
+    def _assert_non_negative(self, sample_weight: Tensor) -> None:
+        tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(sample_weight < 0.0)),
+            [tf.constant(f"{NEGATIVE_WEIGHT_MARKER}{{{self.task.name}}}"),
+             tf.reduce_min(sample_weight)])
 
     def __call__(
         self, y_true: Tensor, y_pred: Tensor, sample_weight: Tensor | None

@@ -1,16 +1,10 @@
 """`MultiTaskModel`: a Functional Keras model that trains many tasks at once.
 
-The model is an ordinary Functional model (dict outputs keyed by task name)
-with a training step that:
-
-1. computes each task's loss as the mean over the samples that carry its
-   label (`keras_mtl.losses`), exact under `tf.distribute`;
-2. weights the task losses (`compile(weighting=...)`);
-3. turns them into gradients, either one gradient of the weighted sum (the
-   fast path) or per-task gradients of the shared variables combined by a
-   gradient aggregator (`compile(aggregator=...)`, `keras_mtl.gradients`);
-4. applies them and updates `<task>_loss`, `<task>_weight` and per-task
-   metrics.
+The model is an ordinary Functional model (dict outputs keyed by task name).
+This module keeps the graph (which layers and variables are shared, which
+belong to a task), `compile` and the configuration; the training and
+evaluation steps live in `keras_mtl.training.step`, where one batch reads
+top to bottom from the forward pass to `apply_gradients`.
 """
 
 from typing import Any
@@ -23,36 +17,34 @@ import tensorflow as tf
 from keras_mtl import aggregators as aggregators_module
 from keras_mtl import weightings as weightings_module
 from keras_mtl._backend import require_tensorflow_backend
+from keras_mtl._compat import keras as keras_compat
 from keras_mtl.data_checks import check_fit_arguments
-from keras_mtl.gradients import GradientEngine
 from keras_mtl.head_checks import check_output_heads
 from keras_mtl.losses import MaskedTaskLoss
-from keras_mtl.multi_worker import first_batch_for_build
-from keras_mtl.multi_worker import step_logs
-from keras_mtl.nonfinite import NonFiniteGuard
-from keras_mtl.nonfinite import readable_errors
 from keras_mtl.ownership import layer_owners
 from keras_mtl.ownership import layers_common_to_all
 from keras_mtl.ownership import loss_reach
 from keras_mtl.registry import register
 from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
-from keras_mtl.task_learning_rates import TaskUpdateScaler
+from keras_mtl.task_graph import check_task_graph
 from keras_mtl.task_metric_objects import make_task_metrics
 from keras_mtl.task_metric_objects import weighted_task_metrics
-from keras_mtl.task_graph import check_task_graph
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks as _validate_tasks
+from keras_mtl.training import step as training_step
+from keras_mtl.training.epoch_hooks import EpochHooks as _EpochHooks
+from keras_mtl.training.engine import GradientEngine
+from keras_mtl.training.errors import readable_errors
+from keras_mtl.training.logs import StepLogs
+from keras_mtl.training.multi_worker import first_batch_for_build
+from keras_mtl.training.multi_worker import step_logs
+from keras_mtl.training.nonfinite import check_policy
+from keras_mtl.training.targets import check_task_keys as _check_task_keys
+from keras_mtl.training.targets import standardize_targets
+from keras_mtl.training.task_learning_rates import TaskUpdateScaler
+from keras_mtl.training.task_losses import compute_task_losses
 from keras_mtl.types import Tensor
-
-
-def _check_task_keys(what: str, keys: Any, known: Sequence[str]) -> None:
-    unknown = sorted(set(keys) - set(known))
-    if unknown:
-        raise ValueError(
-            f"{what} names unknown task(s) {unknown}. The model's tasks are "
-            f"{list(known)}. Fix the keys to use these task names."
-        )
 
 
 class _Hidden:
@@ -62,25 +54,8 @@ class _Hidden:
         self.__dict__.update(values)
 
 
-class _EpochHooks(keras.callbacks.Callback):
-    """Calls the weighting's and aggregator's epoch-level updates
-    (`on_epoch_begin`, `on_epoch_end`)."""
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        model = self.model
-        for part in (model.weighting, model.aggregator):
-            if part is not None and hasattr(part, "on_epoch_begin"):
-                part.on_epoch_begin(epoch, logs or {})
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        model = self.model
-        for part in (model.weighting, model.aggregator):
-            if part is not None and hasattr(part, "on_epoch_end"):
-                part.on_epoch_end(epoch, logs or {})
-
-
 @register
-class MultiTaskModel(keras.Model):
+class MultiTaskModel(keras_compat.SymbolicBuildHook):
     """A Functional model with one named output per task.
 
     Build it with `keras_mtl.build(...)` or from any Functional graph whose
@@ -169,9 +144,9 @@ class MultiTaskModel(keras.Model):
             self.get_layer(representation)  # raises if unknown
         self._representation_name = representation
         self._hidden = _Hidden(representation_model=None, engine=None,
-                               task_losses=None, metric_sets=None,
-                               weighted_metric_sets={},
-                               compile_args=None, task_mask=None)
+                               task_losses=None, logs=None, policy=None,
+                               compile_args=None, task_mask=None,
+                               update_scaler=None)
 
     # ------------------------------------------------------------------
     # What the model knows about its tasks.
@@ -251,9 +226,8 @@ class MultiTaskModel(keras.Model):
         hidden = self._hidden
         if hidden.representation_model is None:
             hidden.representation_model = keras.Model(
-                self._inputs_struct,
-                {"outputs": self._outputs_struct,
-                 "representation": layer.output})
+                self.input, {"outputs": self.output,
+                             "representation": layer.output})
         result = hidden.representation_model(inputs, training=training)
         return result["outputs"], result["representation"]
 
@@ -327,17 +301,18 @@ class MultiTaskModel(keras.Model):
                 scaling the optimizer's update of each task's own
                 variables (`task_variables`); right for Adam too, see
                 `keras_mtl.task_learning_rates`.
-            gradient_regularizer: Optional training option that adds
-                terms to the step's gradients from the model and batch,
-                e.g. `keras_mtl.GREAT` (gradient adversarial training). It
-                has `bind(model)` and `add_to_gradients(model, gradients,
-                x, y, sample_weight)`.
-            on_nonfinite: What a step does when a task's outputs, loss or
-                gradients hold NaN or Inf (see `keras_mtl.nonfinite`):
-                `"drop_task"` (default: train the other tasks),
-                `"skip_step"` or `"raise"` (a `NonFiniteError` naming the
-                task). No policy writes a non-finite value into a weight;
-                the logs count `nonfinite_steps` and `<task>_nonfinite`.
+            gradient_regularizer: Optional
+                `keras_mtl.training.GradientRegularizer` that adds terms to
+                the step's gradients, e.g. `keras_mtl.GREAT` (gradient
+                adversarial training).
+            on_nonfinite: What a step does when a task's loss or gradients
+                hold NaN or Inf, or overflow (see
+                `keras_mtl.training.nonfinite`): `"drop_task"` (default:
+                train the other tasks), `"skip_step"` or `"raise"` (a
+                `NonFiniteError` naming the task); None turns the checks
+                off. A skipped step changes no variable, and no policy
+                leaves a non-finite value in a variable; the logs count
+                `nonfinite_steps` and `<task>_nonfinite`.
         """
         require_tensorflow_backend("MultiTaskModel.compile")
         names = self.task_names
@@ -393,25 +368,25 @@ class MultiTaskModel(keras.Model):
         hidden.task_losses = [  # a MaskedTaskLoss given is used as is
             losses[t.name] if isinstance(losses[t.name], MaskedTaskLoss)
             else MaskedTaskLoss(t, losses[t.name]) for t in self._task_list]
-        hidden.metric_sets = {
-            t.name: make_task_metrics(t, (metrics or {}).get(t.name))
-            for t in self._task_list}
-        hidden.weighted_metric_sets = {
+        hidden.policy = check_policy(on_nonfinite)
+        metric_sets = {t.name: make_task_metrics(
+            t, (metrics or {}).get(t.name)) for t in self._task_list}
+        hidden.logs = StepLogs(names, metric_sets, {
             t.name: weighted_task_metrics(
-                t, weighted_metrics[t.name], hidden.metric_sets[t.name])
-            for t in self._task_list if t.name in (weighted_metrics or {})}
-        hidden.loss_metrics = [
-            keras.metrics.Mean(name=f"{n}_loss") for n in names]
-        hidden.weight_metrics = [
-            keras.metrics.Mean(name=f"{n}_weight") for n in names]
+                t, weighted_metrics[t.name], metric_sets[t.name])
+            for t in self._task_list if t.name in (weighted_metrics or {})},
+            counts=hidden.policy is not None, without_loss=[
+                t.name for t in self._task_list if not t.supervised])
         self._replace_tracked("weighting", weighting)
         self._replace_tracked("aggregator", aggregator)
         if gradient_regularizer is not None:
             gradient_regularizer.bind(self)
         self._replace_tracked("gradient_regularizer", gradient_regularizer)
-        hidden.engine = GradientEngine(self, aggregator, aggregation_mode)
-        hidden.nonfinite = NonFiniteGuard(self, on_nonfinite)
-        hidden.engine.row_filter = hidden.nonfinite.filter_rows
+        hidden.engine = GradientEngine(
+            aggregator, aggregation_mode, self._representation_name,
+            self.name, rows=self.supervised_task_indices)
+        if weighting.requires_shared_gradient_norms:
+            self.gradient_norm_variables()  # raises if there are none
         hidden.update_scaler = None if task_learning_rates is None else (
             TaskUpdateScaler(self, task_learning_rates))
         super().compile(
@@ -441,30 +416,58 @@ class MultiTaskModel(keras.Model):
     def _replace_tracked(self, attr: str, value: Any) -> None:
         old = self.__dict__.get(attr)
         if old is not None and old is not value:
-            self._tracker.untrack(old)
+            keras_compat.untrack(self, old)
         setattr(self, attr, value)
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         hidden = self.__dict__.get("_hidden")
-        if hidden is None or hidden.metric_sets is None:
+        if hidden is None or hidden.logs is None:
             return super().metrics
-        found = [self._loss_tracker]
-        found += hidden.loss_metrics + hidden.weight_metrics
-        found += hidden.nonfinite.metrics
-        for metric_list in hidden.metric_sets.values():
-            found += metric_list
-        for metric_list in hidden.weighted_metric_sets.values():
-            found += metric_list
+        found = [keras_compat.loss_tracker(self)] + hidden.logs.metrics
         # Metrics that layers own (e.g. SoftSharing's penalty), as
         # keras.Model.metrics collects them.
         seen = {id(m) for m in found}
-        for layer in self._flatten_layers(include_self=False):
+        for layer in keras_compat.nested_layers(self):
             for metric in layer.metrics:
                 if id(metric) not in seen:
                     seen.add(id(metric))
                     found.append(metric)
         return found
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """The training logs (`keras_mtl.training.logs`): NaN for a task
+        without labelled data so far."""
+        hidden = self.__dict__.get("_hidden")
+        if hidden is None or hidden.logs is None:
+            return super().get_metrics_result()
+        logs = hidden.logs.result(self.metrics, training=True)
+        if not tf.executing_eagerly():
+            return logs
+        return {k: _python(v) for k, v in logs.items()}
+
+    @property
+    def task_loss_functions(self) -> list[MaskedTaskLoss]:
+        """The compiled masked loss of each task, in task order."""
+        return list(self._hidden.task_losses or [])
+
+    def gradient_norm_variables(self) -> list[keras.Variable]:
+        """The trainable variables of the last layer that every task uses
+        and that has trainable weights, where GradNorm measures the task
+        gradient norms (soft sharing has no layer every task uses: its
+        last shared layer stands in)."""
+        for names in (self._common_layer_names, self._shared_layer_names):
+            for name in reversed(names):
+                variables = self.get_layer(name).trainable_variables
+                if variables:
+                    return list(variables)
+        raise ValueError(
+            f"{type(self.weighting).__name__} measures task gradient norms "
+            f"at the last shared layer with trainable weights, but model "
+            f"{self.name!r} has none (sharing_depth=0, or every shared "
+            "layer frozen). Use a model with a trainable shared trunk, or "
+            "another weighting."
+        )
 
     def get_compile_config(self) -> dict[str, Any]:
         args = self._hidden.compile_args
@@ -479,231 +482,29 @@ class MultiTaskModel(keras.Model):
             self.optimizer.build(self.trainable_variables)
 
     # ------------------------------------------------------------------
-    # Training and evaluation steps.
+    # Training and evaluation steps (keras_mtl.training.step).
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        return step_logs(training_step.train_step(self, data))
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        return step_logs(training_step.test_step(self, data))
 
     def _standardize_targets(
         self, y: Any, sample_weight: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        names = self.task_names
-        if y is None:
-            raise ValueError(
-                "No labels were given. A multi-task model trains on "
-                "(x, {task: labels}); the model's tasks are "
-                f"{list(names)}."
-            )
-        if not isinstance(y, Mapping):
-            if len(names) == 1:
-                y = {names[0]: y}
-            else:
-                raise ValueError(
-                    "Labels must be a dict {task_name: labels} for a model "
-                    f"with tasks {list(names)}. Received: "
-                    f"{type(y).__name__}. Mark missing labels with the "
-                    "task's sentinel (-1 or NaN) rather than leaving a task "
-                    "out."
-                )
-        _check_task_keys("The labels `y`", y, names)
-        # A task without a loss may go without labels (they would only
-        # feed its metrics).
-        y = {**{t.name: None for t in self._task_list
-                if not t.supervised}, **y}
-        absent = [n for n in names if n not in y]
-        if absent:
-            raise ValueError(
-                f"The labels have no entry for task(s) {absent} (model "
-                f"tasks: {list(names)}). Give every task a label array; "
-                "mark samples without a label with the task's missing "
-                "sentinel (-1 for class labels, NaN for regression)."
-            )
-        if sample_weight is None or not isinstance(sample_weight, Mapping):
-            sample_weight = {n: sample_weight for n in names}
-        else:
-            _check_task_keys("`sample_weight`", sample_weight, names)
-            sample_weight = {n: sample_weight.get(n) for n in names}
-        return y, sample_weight
+        return standardize_targets(self._task_list, y, sample_weight)
 
     def _task_losses(
         self, y: Mapping[str, Any], outputs: Mapping[str, Tensor],
         sample_weight: Mapping[str, Any],
     ) -> tuple[Tensor, Tensor, Tensor, list]:
-        """Returns `(partial_losses, global_losses, counts, prepared)`.
-
-        Summed over replicas, `partial_losses` equal the global-batch task
-        losses (`global_losses`), so gradients summed by the optimizer are
-        those of the global batch.
-        """
-        totals, counts, prepared = [], [], []
-        for task_loss in self._hidden.task_losses:
-            name = task_loss.task.name
-            total, count, y_safe, weights = task_loss(
-                y[name], outputs[name], sample_weight[name])
-            totals.append(total)
-            counts.append(count)
-            prepared.append((y_safe, weights))
-        totals = tf.stack(totals)
-        counts = tf.stack(counts)
-        replica = tf.distribute.get_replica_context()
-        distributed = (
-            tf.distribute.has_strategy() and replica is not None
-            and replica.num_replicas_in_sync > 1)
-        if distributed:
-            counts = replica.all_reduce(tf.distribute.ReduceOp.SUM, counts)
-        partial = tf.math.divide_no_nan(totals, counts)
-        if distributed:
-            global_losses = replica.all_reduce(
-                tf.distribute.ReduceOp.SUM, partial)
-        else:
-            global_losses = partial
-        return partial, global_losses, counts, prepared
-
-    def _last_shared_gradient_norms(
-        self, tape: tf.GradientTape, weighted: Tensor
-    ) -> Tensor:
-        """`[T]` norms of each weighted task loss's gradient with respect
-        to the weights of the last layer that every task uses (GradNorm's
-        `G_W^(i)`), over the global batch."""
-        # Prefer a layer every task feeds through; soft sharing has none,
-        # so its last (penalty-tied) shared layer stands in.
-        names = self._common_layer_names or self._shared_layer_names
-        if not names:
-            raise ValueError(
-                f"{type(self.weighting).__name__} needs a shared layer "
-                f"(GradNorm measures gradient norms there), but model "
-                f"{self.name!r} shares none (sharing_depth=0?). Use a model "
-                "with a shared trunk."
-            )
-        last = self.get_layer(names[-1]).trainable_variables
-        replica = tf.distribute.get_replica_context()
-        norms = []
-        num_tasks = len(self._task_list)
-        for t in range(num_tasks):
-            # Select task t with `output_gradients`: slicing `weighted`
-            # here, outside the tape, would not be recorded (None grads).
-            selector = tf.one_hot(t, num_tasks, dtype=weighted.dtype)
-            grads = tape.gradient(weighted, last, output_gradients=selector)
-            grads = [tf.zeros_like(v) if g is None else g
-                     for g, v in zip(grads, last)]
-            if tf.distribute.has_strategy() and replica is not None:
-                grads = replica.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            norms.append(tf.linalg.global_norm(grads))
-        return tf.stack(norms)
-
-    def _replica_scale(self) -> float:
-        replica = tf.distribute.get_replica_context()
-        if tf.distribute.has_strategy() and replica is not None:
-            return 1.0 / replica.num_replicas_in_sync
-        return 1.0
-
-    def train_step(self, data: Any) -> dict[str, Any]:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, sample_weight = self._standardize_targets(y, sample_weight)
-        engine: GradientEngine = self._hidden.engine
-        guard: NonFiniteGuard = self._hidden.nonfinite
-        wants_norms = self.weighting.requires_shared_gradient_norms
-        with tf.GradientTape(persistent=engine.persistent or wants_norms
-                             or guard.recomputes) as tape:
-            if engine.needs_representation:
-                outputs, representation = self.call_with_representation(
-                    x, training=True)
-            else:
-                outputs, representation = self(x, training=True), None
-            # NaN/Inf tasks leave the step (compile(on_nonfinite=...)).
-            outputs, sample_weight = guard.screen(y, outputs, sample_weight)
-            partial, losses, counts, prepared = self._task_losses(
-                y, outputs, sample_weight)
-            partial, losses, counts = guard.screen_losses(
-                partial, losses, counts)
-            weights = self.weighting(losses, training=True)
-            if self._hidden.task_mask is not None:  # per-step schedule
-                weights = weights * self._hidden.task_mask
-            # Terms that are not task losses, split across replicas so that
-            # their sum over replicas counts them once.
-            extra = self._replica_scale() * (
-                self.weighting.regularization(losses)
-                + tf.add_n([tf.zeros(())] + [
-                    tf.cast(v, tf.float32) for v in self.losses]))
-            weighted = weights * partial
-            objective = tf.reduce_sum(weighted) + extra
-            scaled_weighted = self.optimizer.scale_loss(weighted)
-            scaled_extra = self.optimizer.scale_loss(extra)
-            scaled_objective = self.optimizer.scale_loss(objective)
-        gradients = engine.gradients(
-            tape, scaled_objective, scaled_weighted, scaled_extra,
-            representation)
-        gradients = guard.repair(  # without NaN/Inf tasks, if any
-            tape, gradients, weights, counts, objective, extra)
-        if wants_norms:
-            self.weighting.update_from_gradients(losses, guard.finite(
-                self._last_shared_gradient_norms(tape, weighted)))
-        del tape
-        if self.gradient_regularizer is not None:  # e.g. GREAT
-            gradients = self.gradient_regularizer.add_to_gradients(
-                self, gradients, x, y, sample_weight)
-
-        def apply(gradients: list) -> None:
-            scaler = self._hidden.update_scaler  # per-task learning rates
-            before = scaler.snapshot() if scaler is not None else None
-            self.optimizer.apply_gradients(
-                zip(gradients, self.trainable_variables))
-            if scaler is not None:
-                scaler.rescale(before)
-
-        guard.apply(gradients, apply)  # unless the policy skips the step
-        if self.weighting.requires_post_step_losses:
-            after = self(x, training=False)
-            _, losses_after, _, _ = self._task_losses(
-                y, after, sample_weight)
-            self.weighting.after_step(
-                losses, guard.screen_after(losses, losses_after))
-        global_objective = tf.reduce_sum(weights * losses) + (
-            extra / self._replica_scale())
-        return self._update_metrics(
-            global_objective, losses, weights, counts, outputs, prepared)
-
-    def test_step(self, data: Any) -> dict[str, Any]:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, sample_weight = self._standardize_targets(y, sample_weight)
-        outputs = self(x, training=False)
-        _, losses, counts, prepared = self._task_losses(
-            y, outputs, sample_weight)
-        self._hidden.nonfinite.count_evaluation(losses)
-        weights = self.weighting(losses, training=False)
-        objective = tf.reduce_sum(weights * losses) + tf.add_n(
-            [tf.zeros(())] + [tf.cast(v, tf.float32) for v in self.losses])
-        return self._update_metrics(
-            objective, losses, weights, counts, outputs, prepared)
-
-    def _update_metrics(
-        self, objective: Tensor, losses: Tensor, weights: Tensor,
-        counts: Tensor, outputs: Mapping[str, Tensor], prepared: list,
-    ) -> dict[str, Any]:
-        hidden = self._hidden
-        self._loss_tracker.update_state(objective)
-        for i, task in enumerate(self._task_list):
-            hidden.loss_metrics[i].update_state(
-                losses[i], sample_weight=counts[i])
-            hidden.weight_metrics[i].update_state(weights[i])
-            y_safe, entry_weights = prepared[i]
-            y_pred = outputs[task.name]
-            per_entry = entry_weights.shape.rank > 1
-            # `metrics` count each labelled entry once; `weighted_metrics`
-            # weigh it by its sample weight (Keras's rule).
-            labelled = tf.cast(entry_weights > 0, entry_weights.dtype)
-            for metric, weight in [
-                (m, labelled) for m in hidden.metric_sets[task.name]
-            ] + [(m, entry_weights) for m in
-                 hidden.weighted_metric_sets.get(task.name, ())]:
-                if per_entry and isinstance(
-                        metric, keras.metrics.MeanMetricWrapper):
-                    # These average over the last axis: give each label
-                    # entry its own axis so that its mask applies.
-                    metric.update_state(
-                        y_safe[..., None], y_pred[..., None],
-                        sample_weight=weight)
-                else:
-                    metric.update_state(
-                        y_safe, y_pred, sample_weight=weight)
-        return step_logs(self.get_metrics_result())  # multi-worker shape
+        """`(partial_losses [T], global_losses [T], counts [T],
+        prepared)` of a batch (`keras_mtl.training.task_losses`)."""
+        task = compute_task_losses(
+            self._hidden.task_losses, y, outputs, sample_weight)
+        return (tf.stack(task.partial), task.losses, task.counts,
+                task.prepared)
 
     # ------------------------------------------------------------------
     # Keras entry points with multi-task defaults.
@@ -721,21 +522,18 @@ class MultiTaskModel(keras.Model):
         with readable_errors(self.name):  # on_nonfinite="raise"
             return super().fit(*args, callbacks=callbacks, **kwargs)
 
-    def _maybe_symbolic_build(self, iterator: Any = None,
-                              data_batch: Any = None) -> None:
+    def symbolic_build_batch(self, epoch_iterator: Any) -> Any:
         # Keras reduces the first batch as a whole, which fails under
         # MultiWorkerMirroredStrategy (keras_mtl.multi_worker).
-        if iterator is not None and self._distribute_strategy is not None:
-            data_batch = first_batch_for_build(
-                self.distribute_strategy, iterator)
-            iterator = None
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return first_batch_for_build(self.distribute_strategy, epoch_iterator)
 
     def evaluate(self, *args: Any, return_dict: bool = True,
                  **kwargs: Any) -> Any:
         """`keras.Model.evaluate`, returning a dict by default."""
         args, kwargs = check_fit_arguments(self._task_list, args, kwargs)
-        return super().evaluate(*args, return_dict=return_dict, **kwargs)
+        with readable_errors(self.name):  # negative sample weights
+            return super().evaluate(*args, return_dict=return_dict,
+                                    **kwargs)
 
     # ------------------------------------------------------------------
     # Serialization.
@@ -768,8 +566,8 @@ class MultiTaskModel(keras.Model):
         name = config.get("name")  # Model.from_config pops it from config.
         graph = keras.Model.from_config(config, custom_objects=custom_objects)
         return cls(
-            inputs=graph._inputs_struct,
-            outputs=graph._outputs_struct,
+            inputs=graph.input,
+            outputs=graph.output,
             tasks=tasks,
             shared_layers=shared_layers,
             representation=representation,
@@ -799,6 +597,13 @@ def _weighting_without_loss_free_tasks(
         f"loss, but task(s) {free} have none (supervised=False), so it "
         "would learn from a constant 0. Use equal weights (the default) "
         "or static ones (`loss_weights=`).")
+
+
+def _python(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _unique_variables(variables: Any) -> list[keras.Variable]:

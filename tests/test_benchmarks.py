@@ -167,3 +167,16 @@ def test_committed_readme_matches_committed_results():
     assert make.main(["--check"]) == 0, (
         "README results section is stale: run python "
         "benchmarks/make_readme_results.py")
+
+
+def test_fit_overhead_quick(capsys):
+    """The safety-cost benchmark's `--quick` mode: every pair measured,
+    with a fastest-round cost and a spread (the real run is the lead's:
+    `python benchmarks/bench_fit_overhead.py`)."""
+    results = _module("bench_fit_overhead").main(["--quick", "--tasks", "2"])
+    assert [r["pair"] for r in results] == [
+        "lenet", "mlp", "mlp policy", "upgrad policy", "representation"]
+    for r in results:
+        assert r["cost"] > 0 and r["cost_p75"] > 0 and r["rounds"] == 1
+    printed = capsys.readouterr().out
+    assert "fastest round" in printed and "upgrad policy" in printed

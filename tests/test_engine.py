@@ -236,6 +236,8 @@ def test_non_finite_jacobian_gives_non_finite_direction():
         model = _model()
         model.compile("sgd", aggregator=aggregator)
         engine = model._hidden.engine
-        engine.row_filter = None  # without compile(on_nonfinite=)'s guard
-        direction = engine._aggregate([stack])[0]
+        # Without the non-finite policy's row screening.
+        directions, rows_ok = engine._aggregate([stack])
+        assert rows_ok is None
+        direction = directions[0]
         assert not np.any(np.isfinite(np.asarray(direction)))
