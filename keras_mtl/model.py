@@ -447,6 +447,14 @@ class MultiTaskModel(keras_compat.SymbolicBuildHook):
         return {k: _python(v) for k, v in logs.items()}
 
     @property
+    def training_only_log_names(self) -> list[str]:
+        """Log names of training only (`<task>_weight`, the non-finite
+        counts): evaluation and `val_` logs leave them out."""
+        logs = self._hidden.logs
+        return [] if logs is None else [
+            m.name for m in logs.metrics if id(m) in logs.training_only()]
+
+    @property
     def task_loss_functions(self) -> list[MaskedTaskLoss]:
         """The compiled masked loss of each task, in task order."""
         return list(self._hidden.task_losses or [])

@@ -55,8 +55,9 @@ def logged_names(model: Any, validation: bool = True) -> list[str]:
             "compile it first (model.compile(...)), then create or use the "
             "callback."
         )
-    if validation:
-        names += [f"val_{n}" for n in names]
+    if validation:  # training-only entries have no `val_` copy
+        only = set(getattr(model, "training_only_log_names", ()))
+        names += [f"val_{n}" for n in names if n not in only]
     return names
 
 

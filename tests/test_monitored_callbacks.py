@@ -58,6 +58,8 @@ def test_monitor_mode_refusals(model):
     with pytest.raises(ValueError, match=r"does not log.*'val_ctr_auc'"):
         monitor_mode(model, "val_ctr_acu")
     with pytest.raises(ValueError, match="training statistic"):
+        monitor_mode(model, "ctr_weight")
+    with pytest.raises(ValueError, match="does not log"):  # training only
         monitor_mode(model, "val_ctr_weight")
     with pytest.raises(ValueError, match="compile it first"):
         monitor_mode(keras_mtl.build(

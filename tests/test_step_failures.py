@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import keras_mtl
+from keras_mtl.monitoring import logged_names
 from keras_mtl.nonfinite import NonFiniteError
 
 N = 16
@@ -218,6 +219,10 @@ def test_logs_validation_logs_carry_no_training_only_entries():
     assert "a_weight" in logs and "a_nonfinite" in logs
     assert not [k for k in logs if k.startswith("val_") and (
         k.endswith("_weight") or "nonfinite" in k)]
+    # What monitors may name agrees with what fit logs.
+    names = logged_names(model)
+    assert "val_a_loss" in names and "a_weight" in names
+    assert set(names) == set(logs)
 
 
 # --- 8. GradNorm with a frozen last shared layer -------------------------
