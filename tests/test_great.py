@@ -169,3 +169,58 @@ def test_invalid_models_and_arguments():
     config = GREAT(strength=0.3, units=(8, 4), normalize=True,
                    reversed_variables="shared", seed=2).get_config()
     assert GREAT.from_config(config).get_config() == config
+
+
+class _Pull(keras_mtl.training.GradientRegularizer):
+    """The contract's documented example: strength * sign(w) on the
+    shared variables' gradients."""
+
+    def __init__(self, strength=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.strength = strength
+
+    def regularize(self, inputs, gradients):
+        shared = {id(v) for v in inputs.ownership.shared}
+        return [g if g is None or id(v) not in shared
+                else g + inputs.scale_loss(self.strength * tf.sign(v))
+                for v, g in zip(inputs.ownership.variables, gradients)]
+
+
+class _DuckTyped:
+    """An object with the contract's older form (add_to_gradients)."""
+
+    def bind(self, model):
+        self.calls = 0
+
+    def add_to_gradients(self, model, gradients, x, y, sample_weight):
+        self.calls += 1
+        return list(gradients)
+
+
+def test_a_user_gradient_regularizer_adds_its_terms():
+    """One SGD step (lr 0.1) with the pull moves each shared weight by
+    -0.1 * sign(w) more than the same step without it."""
+    x, y = _data(16)
+    moved, start = [], None
+    for regularizer in (None, _Pull(strength=1.0)):
+        keras.utils.set_random_seed(0)
+        model = _model()
+        model.compile(keras.optimizers.SGD(0.1),
+                      gradient_regularizer=regularizer)
+        before = {v.path: v.numpy() for v in model.shared_variables}
+        start = start or before
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        moved.append({v.path: v.numpy() - before[v.path]
+                      for v in model.shared_variables})
+    for path, delta in moved[0].items():
+        np.testing.assert_allclose(moved[1][path] - delta,
+                                   -0.1 * np.sign(start[path]), atol=1e-5)
+
+
+def test_the_older_duck_typed_regularizer_still_works():
+    model = _model()
+    regularizer = _DuckTyped()
+    model.compile("sgd", gradient_regularizer=regularizer, run_eagerly=True)
+    x, y = _data(16)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert regularizer.calls == 1

@@ -46,9 +46,8 @@ def step_state(model: Any, parts: Iterable[Any] = ()) -> list:
     tracked weighting / aggregator / regularizer), those of `parts`, and
     the optimizer's."""
     found = list(model.variables)
-    for part in parts:
-        if part is not None:
-            found += list(part.variables)
+    for part in parts:  # a duck-typed regularizer may hold none
+        found += list(getattr(part, "variables", None) or [])
     found += list(model.optimizer.variables)
     return _unique(found)
 
