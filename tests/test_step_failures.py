@@ -121,6 +121,26 @@ def test_2_skip_step_changes_no_variable_anywhere(weighting, aggregator):
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
 
 
+def test_2_skip_step_leaves_the_loss_scale_as_it_was():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = _model()
+        model.compile("adam", on_nonfinite="skip_step")
+        x, y = _data()
+        model.fit(x, y, batch_size=N, epochs=1, verbose=0)
+        assert isinstance(model.optimizer,
+                          keras.optimizers.LossScaleOptimizer)
+        before = _state(model)
+        y["b"][3, 0] = 1e30  # its loss overflows
+        logs = model.fit(x, y, batch_size=N, epochs=1, verbose=0).history
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert logs["nonfinite_steps"] == [1.0] and logs["b_nonfinite"] == [1.0]
+    after = _state(model)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+
+
 # --- 3. a NaN sample weight means "unlabelled" -------------------------
 
 @pytest.mark.parametrize("aggregator", [None, "upgrad"])
