@@ -130,8 +130,9 @@ def judge(
             the fast path).
         loss_scaled: A `LossScaleOptimizer` handles overflow.
         rebuild: On the fast path, `rebuild(keep)` -> `(gradients,
-            kept)` from each task's own loss (`GradientEngine
-            .task_by_task`), used on faulty steps under `"drop_task"`.
+            kept)` from each task's own loss
+            (`keras_mtl.training.rebuild.task_by_task`), used on faulty
+            steps under `"drop_task"`.
 
     Returns:
         `(gradients, Verdict)`.

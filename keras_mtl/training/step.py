@@ -32,6 +32,7 @@ from keras_mtl._compat import keras as keras_compat
 from keras_mtl.training import nonfinite
 from keras_mtl.training.errors import assert_tasks_finite
 from keras_mtl.training.ownership import Ownership
+from keras_mtl.training.rebuild import task_by_task
 from keras_mtl.training.regularizer import RegularizerInputs
 from keras_mtl.training.regularizer import regularize
 from keras_mtl.training.replicas import replica_scale
@@ -115,8 +116,8 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     verdict = None
     if policy is not None:
         rebuild = None if engine.aggregator is not None else (
-            functools.partial(engine.task_by_task, tape, ownership,
-                              objective, weighted, scaled_extra))
+            functools.partial(task_by_task, tape, ownership, objective,
+                              weighted, scaled_extra))
         gradients, verdict = nonfinite.judge(
             policy, gradients, ownership, ok, rows_ok, loss_scaled, rebuild)
     del tape
