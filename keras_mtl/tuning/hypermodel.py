@@ -93,6 +93,13 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
             {"sizes": {...}}}` makes that weighting constructible).
         builder_options: `{architecture: {argument: value}}` further
             builder arguments that are not searched.
+        plan: Optional sharing plan from `keras_mtl.relations`
+            (`suggest_groups`, `suggest_branches`): hard-sharing trials
+            build its tree (`keras_mtl.build(..., plan=plan)`) instead of
+            searching `sharing_depth`; widths, weighting, aggregator and
+            learning rate are still searched. Without `architectures`, the
+            search is restricted to `"hard"`. Same as
+            `builder_options={"hard": {"plan": plan}}`.
         learning_rate: `(min, max)` of the log-scale learning-rate search,
             or a float to fix it.
         optimizer: A Keras optimizer id or class; built per trial with the
@@ -153,6 +160,7 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         method_ranges: Mapping[str, Mapping[str, Any]] | None = None,
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
         builder_options: Mapping[str, Mapping[str, Any]] | None = None,
+        plan: Any = None,
         learning_rate: float | tuple[float, float] = (1e-4, 1e-2),
         optimizer: Any = "adam",
         fixed: Mapping[str, Any] | None = None,
@@ -163,6 +171,19 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
         tunable: bool = True,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
+        if plan is not None:
+            if not callable(getattr(plan, "block_partitions", None)):
+                raise TypeError(
+                    "Argument `plan` must be a keras_mtl.relations plan "
+                    "(from suggest_groups or suggest_branches). Received: "
+                    f"{type(plan).__name__}."
+                )
+            builder_options = dict(builder_options or {})
+            builder_options["hard"] = {
+                **builder_options.get("hard", {}), "plan": plan}
+            if architectures is None and "architecture" not in (
+                    fixed or {}):
+                architectures = ["hard"]
         self.space: SearchSpace = probe_space(
             inputs, tasks, trunk=trunk, architectures=architectures,
             weightings=weightings, aggregators=aggregators,

@@ -123,6 +123,10 @@ def _probe_architectures(space: SearchSpace,
     found = []
     for name in names:
         params = constructor_params(known[name])
+        if "plan" in space.builder_options.get(name, {}):
+            # A sharing plan (keras_mtl.relations) fixes what each task
+            # shares: there is no sharing_depth to search.
+            params = params - {"sharing_depth"}
         has_depth = "sharing_depth" in params
         try:
             depths = _valid_depths(space, name, params) if has_depth \
