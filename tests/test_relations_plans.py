@@ -222,3 +222,38 @@ def test_branch_points_from_networks_sharing_exactly_k_layers():
     assert "group_a_b_trunk_1" in [x.name for x in model.layers]
     with pytest.raises(ValueError, match="budget"):
         suggest_branches(sims, budget=2)
+
+
+def test_branching_is_exact_on_random_similarities():
+    from keras_mtl.relations.grouping import _set_partitions
+
+    rng = np.random.default_rng(3)
+    names = ("a", "b", "c", "d")
+    sims = []
+    for _ in range(3):
+        s = rng.uniform(0, 1, size=(4, 4))
+        s = (s + s.T) / 2
+        np.fill_diagonal(s, 1.0)
+        sims.append(RelationMatrix(names, s, "cka"))
+    parts = list(_set_partitions(list(range(4)), 4))
+
+    def refines(fine, coarse):
+        return all(any(set(g) <= set(c) for c in coarse) for g in fine)
+
+    def cost(level, p):
+        d = 1 - sims[level].values
+        return sum(d[np.ix_(g, g)].max() for g in p if len(g) > 1)
+
+    for budget in (3, 5, 7, 12):
+        best = np.inf
+        for p0 in parts:
+            for p1 in parts:
+                for p2 in parts:
+                    if not (refines(p1, p0) and refines(p2, p1)):
+                        continue
+                    if len(p0) + len(p1) + len(p2) > budget:
+                        continue
+                    best = min(best, cost(0, p0) + cost(1, p1) + cost(2, p2))
+        plan = suggest_branches(sims, budget=budget)
+        assert plan.cost == pytest.approx(best)
+        assert plan.num_blocks <= budget
