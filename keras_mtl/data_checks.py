@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from keras_mtl.class_weights import class_weights_as_sample_weights
-from keras_mtl.label_rules import describe_missing
 from keras_mtl.tasks import Task
+from keras_mtl.tasks.class_weights import class_weights_as_sample_weights
+from keras_mtl.tasks.label_rules import describe_missing
 
 _CLASS_KINDS = ("binary", "multilabel")
 

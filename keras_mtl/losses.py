@@ -95,7 +95,7 @@ class MaskedTaskLoss:
         self.fn, self.elementwise = _resolve(self.spec, task)
         # Labels not aligned entry by entry with the output (class
         # indices, a custom task's ids): declared on the task, never
-        # guessed from the loss's name (keras_mtl.label_rules).
+        # guessed from the loss's name (keras_mtl.tasks.label_rules).
         self.sparse = task.labels_are_indices or (
             task.label_shape is not None)
 

@@ -17,7 +17,6 @@ import tensorflow as tf
 from keras_mtl._backend import require_tensorflow_backend
 from keras_mtl._compat import keras as keras_compat
 from keras_mtl.data_checks import check_fit_arguments
-from keras_mtl.head_checks import check_output_heads
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.ownership import layer_owners
 from keras_mtl.ownership import layers_common_to_all
@@ -25,15 +24,16 @@ from keras_mtl.ownership import loss_reach
 from keras_mtl.registry import register
 from keras_mtl.resume import load_seed_states
 from keras_mtl.resume import save_seed_states
-from keras_mtl.task_graph import check_task_graph
-from keras_mtl.task_metric_objects import make_task_metrics
-from keras_mtl.task_metric_objects import weighted_task_metrics
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks as _validate_tasks
+from keras_mtl.tasks.head_checks import check_output_heads
+from keras_mtl.tasks.task_graph import check_task_graph
+from keras_mtl.tasks.task_metric_objects import make_task_metrics
+from keras_mtl.tasks.task_metric_objects import weighted_task_metrics
 from keras_mtl.training import step as training_step
-from keras_mtl.training.epoch_hooks import EpochHooks as _EpochHooks
 from keras_mtl.training.compile_args import resolve_compile_arguments
 from keras_mtl.training.engine import GradientEngine
+from keras_mtl.training.epoch_hooks import EpochHooks as _EpochHooks
 from keras_mtl.training.errors import readable_errors
 from keras_mtl.training.logs import StepLogs
 from keras_mtl.training.multi_worker import first_batch_for_build

@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import keras_mtl
-from keras_mtl.task_metric_objects import make_task_metrics
+from keras_mtl.tasks.task_metric_objects import make_task_metrics
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,9 @@ from keras_mtl.builders.blocks import flatten_if_needed
 from keras_mtl.builders.blocks import make_blocks
 from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_graph import attach_heads
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_task_name
+from keras_mtl.tasks.task_graph import attach_heads
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 

@@ -30,10 +30,10 @@ from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.builders.tree import apply_tree
 from keras_mtl.builders.tree import depths_to_partitions
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_graph import attach_heads
-from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
+from keras_mtl.tasks.task_graph import attach_heads
+from keras_mtl.tasks.task_graph import refuse_inputs_from
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 

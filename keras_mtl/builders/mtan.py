@@ -26,9 +26,9 @@ from keras_mtl.builders.blocks import merge_inputs
 from keras_mtl.layers.feature_split import FeatureSplit
 from keras_mtl.layers.task_attention import TaskAttention
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
+from keras_mtl.tasks.task_graph import refuse_inputs_from
 from keras_mtl.types import Inputs
 from keras_mtl.types import KerasTensor
 from keras_mtl.types import TrunkSpec

@@ -32,9 +32,9 @@ from keras_mtl.layers.experts import Experts
 from keras_mtl.layers.gates import ExpertMixture
 from keras_mtl.layers.gates import Gate
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
+from keras_mtl.tasks.task_graph import refuse_inputs_from
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 

@@ -28,9 +28,9 @@ from keras_mtl.builders.blocks import flatten_if_needed
 from keras_mtl.builders.columns import column_bottom
 from keras_mtl.layers.soft_sharing import SoftSharing
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_graph import refuse_inputs_from
 from keras_mtl.tasks import Task
 from keras_mtl.tasks import validate_tasks
+from keras_mtl.tasks.task_graph import refuse_inputs_from
 from keras_mtl.types import Inputs
 from keras_mtl.types import TrunkSpec
 

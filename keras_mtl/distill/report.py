@@ -11,8 +11,8 @@ import tensorflow as tf
 from keras_mtl.distill.teachers import task_output
 from keras_mtl.losses import MaskedTaskLoss
 from keras_mtl.model import MultiTaskModel
-from keras_mtl.task_metric_objects import make_task_metrics
 from keras_mtl.tasks import Task
+from keras_mtl.tasks.task_metric_objects import make_task_metrics
 
 
 def _latency_ms(model: keras.Model, batch: Any, repeats: int) -> float:

@@ -23,7 +23,7 @@ from typing import Sequence
 import keras
 
 from keras_mtl._compat.keras import keras_history
-from keras_mtl.tasks import Task
+from keras_mtl.tasks.task import Task
 from keras_mtl.types import KerasTensor
 
 _EXPECTED = {"binary": "sigmoid", "multilabel": "sigmoid",

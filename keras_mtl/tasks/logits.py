@@ -11,7 +11,6 @@ from typing import Any
 
 import keras
 
-
 # Keras losses that take `from_logits=True`, by their function.
 _LOGIT_LOSSES = {
     keras.losses.binary_crossentropy: keras.losses.BinaryCrossentropy,

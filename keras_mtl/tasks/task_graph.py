@@ -13,7 +13,7 @@ from typing import Mapping
 from typing import Sequence
 
 from keras_mtl.ownership import consumed_outputs
-from keras_mtl.tasks import Task
+from keras_mtl.tasks.task import Task
 from keras_mtl.types import KerasTensor
 
 
@@ -99,7 +99,7 @@ def check_task_graph(
                 f"Task({task.name!r}, ..., inputs_from="
                 f"{tuple(sorted(found))}) so that ownership and gradient "
                 "aggregation know the link, or build the head with "
-                "keras_mtl.task_graph.attach_heads (the hard, mmoe and "
+                "keras_mtl.tasks.task_graph.attach_heads (the hard, mmoe and "
                 "esmm builders do).")
     sinks = {s for t in tasks if t.supervised for s in _sources(t, tasks)}
     for task in tasks:

@@ -12,10 +12,10 @@ from typing import Sequence
 
 import keras
 
-from keras_mtl import label_rules
-from keras_mtl.heads import build_task_head
-from keras_mtl.logits import logit_loss
 from keras_mtl.registry import register
+from keras_mtl.tasks import label_rules
+from keras_mtl.tasks.heads import build_task_head
+from keras_mtl.tasks.logits import logit_loss
 from keras_mtl.types import KerasTensor
 
 KINDS = ("binary", "multiclass", "multilabel", "regression", "custom")
@@ -103,7 +103,7 @@ class Task:
             outputs `(64,)` embeddings. For custom tasks, and for
             multiclass tasks whose loss is not a Keras loss (`(1,)`: class
             indices, `(num_classes,)`: one-hot rows). None: the kind's rule
-            (see `keras_mtl.label_rules`).
+            (see `keras_mtl.tasks.label_rules`).
         from_logits: bool. The head emits logits (binary, multiclass,
             multilabel): the default head has no output activation, the
             default loss and the `"auc"`/`"accuracy"` metrics take logits,

@@ -4,7 +4,7 @@ from typing import Any
 
 import keras
 
-from keras_mtl.tasks import Task
+from keras_mtl.tasks.task import Task
 
 
 def _by_name(task: Task, key: str) -> keras.metrics.Metric | None:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from keras_mtl.tasks import Task
+from keras_mtl.tasks.task import Task
 
 _KINDS = ("binary", "multiclass")
 
