@@ -42,6 +42,7 @@ from keras_mtl.training.nonfinite import check_policy
 from keras_mtl.training.targets import standardize_targets
 from keras_mtl.training.task_learning_rates import TaskUpdateScaler
 from keras_mtl.training.task_losses import compute_task_losses
+from keras_mtl.training.transaction import unique_variables
 from keras_mtl.types import Tensor
 
 
@@ -178,7 +179,7 @@ class MultiTaskModel(keras_compat.SymbolicBuildHook):
         outputs (`inputs_from`), the towers of those tasks too (ESMM's
         CTR tower gets the gradients of both the CTR and CTCVR losses).
         Gradient aggregation combines the task gradients of these."""
-        return _unique_variables(
+        return unique_variables(
             v for n in self._loss_shared_layer_names
             for v in self.get_layer(n).trainable_variables)
 
@@ -190,7 +191,7 @@ class MultiTaskModel(keras_compat.SymbolicBuildHook):
         consumes other tasks' outputs."""
         shared = {id(v) for v in self.shared_variables}
         return {
-            task: [v for v in _unique_variables(
+            task: [v for v in unique_variables(
                 v for n in names
                 for v in self.get_layer(n).trainable_variables)
                 if id(v) not in shared]
@@ -548,13 +549,3 @@ def _python(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return value
-
-
-def _unique_variables(variables: Any) -> list[keras.Variable]:
-    seen: set[int] = set()
-    unique = []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            unique.append(v)
-    return unique

@@ -1,22 +1,12 @@
 """Smoke test of examples/esmm.py (skips without ../shared/data)."""
 
-import importlib.util
 import math
-import pathlib
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import load_script
 
 
 def test_auc_matches_hand_computed_values():
-    auc = _load("esmm").auc
+    auc = load_script("esmm").auc
     assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
     assert auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
     assert math.isnan(auc([1, 1], [0.2, 0.3]))
@@ -24,7 +14,7 @@ def test_auc_matches_hand_computed_values():
 
 def test_esmm_example_runs(shared_data):
     sample = shared_data / "census_income" / "census-income.sample"
-    result = _load("esmm").main(["--quick", "--data", str(sample)])
+    result = load_script("esmm").main(["--quick", "--data", str(sample)])
     assert result["info"]["protocol"] == "resplit"
     (row,) = result["rows"]
     for key, value in row.items():

@@ -198,3 +198,23 @@ def test_loss_list_message_says_what_is_wrong():
         inputs, {t.name: t.build_head(inputs) for t in tasks}, tasks=tasks)
     with pytest.raises(TypeError, match=r"list of 2.*dict \{task_name"):
         model.compile("adam", loss=["binary_crossentropy", "mse"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    # A multilabel task's entries are 0/1 too: a 0 sentinel would drop
+    # every negative entry.
+    (dict(kind="multilabel", num_labels=3, missing_label=0),
+     "valid multilabel label"),
+    (dict(kind="multilabel", num_labels=3, missing_label=1),
+     "valid multilabel label"),
+    # A declared label shape that contradicts a known Keras loss.
+    (dict(kind="multiclass", num_classes=3,
+          loss="categorical_crossentropy", label_shape=(1,)),
+     "'t'.*takes one-hot rows.*label_shape=\\(3,\\)"),
+    (dict(kind="multiclass", num_classes=3,
+          loss="sparse_categorical_crossentropy", label_shape=(3,)),
+     "'t'.*takes class indices.*label_shape=\\(1,\\)"),
+])
+def test_rules_that_would_misread_labels_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mtl.Task("t", **kwargs)

@@ -1,19 +1,8 @@
-import importlib.util
-import pathlib
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_scripts import load_script
 
 
 def test_quickstart_runs_end_to_end(tmp_path):
-    result = _load("quickstart").main(["--quick", "--out", str(tmp_path)])
+    result = load_script("quickstart").main(["--quick", "--out", str(tmp_path)])
     assert (tmp_path / "quickstart.keras").is_file()
     assert result["reload_diff"] == 0.0
     assert {"left_accuracy", "right_accuracy"} <= set(result["multi"])
@@ -24,6 +13,6 @@ def test_quickstart_runs_end_to_end(tmp_path):
 
 
 def test_quickstart_synthetic_option(tmp_path):
-    result = _load("quickstart").main(
+    result = load_script("quickstart").main(
         ["--quick", "--data", "synthetic", "--out", str(tmp_path)])
     assert {"task_1_mae", "task_2_mae"} <= set(result["multi"])

@@ -45,3 +45,16 @@ def test_grouping_plan_and_bad_plans():
         keras_mtl.tuning.MultiTaskHyperModel(  # 2-block plan, 1-block trunk
             keras.Input((6,)), TASKS, trunk=(8,), plan=PLAN,
             aggregators=[None], weightings=["equal"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(architectures=["mmoe"]), "no 'hard' architecture"),
+    (dict(fixed={"architecture": "mmoe"}), "no 'hard' architecture"),
+    (dict(sharing_depths=(0, 1)), "sharing_depths"),
+    (dict(fixed={"sharing_depth": 1}), "sharing_depth"),
+])
+def test_a_plan_the_search_would_ignore_is_an_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mtl.tuning.MultiTaskHyperModel(
+            keras.Input((6,)), TASKS, trunk=(8, 4), plan=PLAN,
+            aggregators=[None], weightings=["equal"], **kwargs)

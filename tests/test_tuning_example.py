@@ -1,21 +1,11 @@
-import importlib.util
-import pathlib
+
+from example_scripts import load_script
 
 import keras_mtl
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_tune_sharing_depth_quick(tmp_path):
-    result = _load("tune_sharing_depth").main(
+    result = load_script("tune_sharing_depth").main(
         ["--quick", "--out", str(tmp_path)])
     assert set(result["results"]) == {0.9, -0.9}
     for correlation, run in result["results"].items():

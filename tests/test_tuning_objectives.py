@@ -183,3 +183,14 @@ def test_baselines_independent_separate_and_cached(hypermodel, tmp_path):
     with pytest.raises(ValueError, match="mode"):
         train_baselines(hypermodel, x, y, validation_data=(x, y),
                         mode="joint")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(scales={"val_a_auc": float("nan")}), "scale of metric.*finite"),
+    (dict(scales={"val_a_auc": float("inf")}), "scale of metric.*finite"),
+    (dict(scales={"val_a_auc": 1.0},
+          weights={"val_a_auc": float("nan")}), "weight.*finite"),
+])
+def test_normalized_sum_refuses_non_finite_scales_and_weights(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        NormalizedSumObjective(**kwargs)

@@ -89,9 +89,8 @@ def check_label_shape(
         if kind in ("binary", "multilabel", "regression"):
             raise ValueError(
                 f"Task {task_name!r}: `label_shape` is for kind='custom' "
-                "and 'multiclass'; a {kind} task's labels have its head's "
-                "output shape. Remove `label_shape`.".replace(
-                    "{kind}", kind))
+                f"and 'multiclass'; a {kind} task's labels have its head's "
+                "output shape. Remove `label_shape`.")
         if kind == "multiclass" and shape not in ((1,), (num_classes,)):
             raise ValueError(
                 f"Task {task_name!r}: a multiclass task takes class "
@@ -99,6 +98,15 @@ def check_label_shape(
                 f"label_shape=({num_classes},). Received: "
                 f"label_shape={shape!r}.")
         indices = kind == "multiclass" and shape == (1,)
+        takes = loss_takes_indices(loss) if kind == "multiclass" else None
+        if takes is not None and takes != indices:
+            wanted = "(1,)" if takes else f"({num_classes},)"
+            raise ValueError(
+                f"Task {task_name!r}: loss {loss!r} takes "
+                f"{'class indices' if takes else 'one-hot rows'}, but "
+                f"label_shape={shape!r} declares the other. Use "
+                f"label_shape={wanted} or a loss for "
+                f"{'class indices' if indices else 'one-hot rows'}.")
         return shape, indices
     if kind != "multiclass":
         return None, False
@@ -132,10 +140,10 @@ def resolve_missing_label(
             "number (the sentinel), NaN or None (no label is missing). "
             f"Received: missing_label={missing_label!r}.")
     value = float(missing_label)
-    if kind == "binary" and value in (0.0, 1.0):
+    if kind in ("binary", "multilabel") and value in (0.0, 1.0):
         raise ValueError(
             f"Task {task_name!r}: missing_label={missing_label!r} is a "
-            "valid binary label, so every such label would be dropped. "
+            f"valid {kind} label, so every such label would be dropped. "
             "Use -1, NaN or None.")
     if (kind == "multiclass" and num_classes is not None
             and 0 <= value < num_classes and value == int(value)):

@@ -78,18 +78,13 @@ import tensorflow as tf
 
 from keras_mtl.aggregators.base import Aggregator
 from keras_mtl.aggregators.base import GramianAggregator
+from keras_mtl.training.nonfinite import dense_gradient
 from keras_mtl.training.ownership import Ownership
 from keras_mtl.training.replicas import once
 from keras_mtl.training.replicas import replica_context
 from keras_mtl.types import Tensor
 
 MODES = ("jacobian", "representation")
-
-
-def _dense(gradient: Any, like: Any) -> Tensor:
-    if gradient is None:
-        return tf.zeros_like(like)
-    return tf.convert_to_tensor(gradient)
 
 
 def _columns(flat: Tensor) -> Any:
@@ -209,7 +204,7 @@ class GradientEngine:
             rows.append(grads[:len(sources)])
             by_id.update((id(v), g) for v, g in zip(own, grads[len(sources):]))
         if self.needs_representation:
-            stack = tf.stack([_dense(r[0], representation) for r in rows])
+            stack = tf.stack([dense_gradient(r[0], representation) for r in rows])
             cotangent, rows_ok = self._aggregate_representation(
                 stack, loss_scale, (screen_rows, row_keep))
             shared_grads = tape.gradient(
@@ -224,7 +219,7 @@ class GradientEngine:
                     "mode cannot reach them. Use "
                     "aggregation_mode='jacobian'.")
         else:
-            stacks = [tf.stack([_dense(r[i], v) for r in rows])
+            stacks = [tf.stack([dense_gradient(r[i], v) for r in rows])
                       for i, v in enumerate(shared)]
             shared_grads, rows_ok = self._aggregate_jacobian(
                 stacks, loss_scale, (screen_rows, row_keep))
@@ -333,8 +328,10 @@ class GradientEngine:
         jacobian = tf.concat(flat, axis=1) if len(flat) > 1 else flat[0]
         direction = tf.cast(once(aggregator, jacobian / scale),
                             tf.float32) * scale
-        direction = tf.where(tf.reduce_all(tf.math.is_finite(jacobian)),
-                             direction, float("nan"))
+        if not screen_rows:  # screened rows are finite or zeroed
+            direction = tf.where(
+                tf.reduce_all(tf.math.is_finite(jacobian)), direction,
+                float("nan"))
         parts = (tf.split(direction, [_columns(f) for f in flat])
                  if len(flat) > 1 else [direction])
         return [tf.cast(tf.reshape(p, tf.shape(s)[1:]), s.dtype)

@@ -218,7 +218,7 @@ def cond_gradients(pred: Tensor, true_fn: Any, false_fn: Any,
     def wrap(fn: Any) -> Any:
         def run() -> tuple[list, Tensor]:
             grads, flags = fn()
-            return [_dense(grads[i], gradients[i]) for i in present], flags
+            return [dense_gradient(grads[i], gradients[i]) for i in present], flags
         return run
 
     values, flags = tf.cond(pred, wrap(true_fn), wrap(false_fn))
@@ -228,7 +228,8 @@ def cond_gradients(pred: Tensor, true_fn: Any, false_fn: Any,
     return out, flags
 
 
-def _dense(gradient: Any, like: Any) -> Tensor:
+def dense_gradient(gradient: Any, like: Any) -> Tensor:
+    """`gradient` as a dense tensor; zeros shaped like `like` for None."""
     if gradient is None:
         return tf.zeros_like(tf.convert_to_tensor(like))
     return tf.convert_to_tensor(gradient)

@@ -8,19 +8,13 @@ each task's own loss scalar (`T` backward passes on the step's persistent
 tape) without the faulty tasks.
 """
 
-from typing import Any
 from typing import Sequence
 
 import tensorflow as tf
 
+from keras_mtl.training.nonfinite import dense_gradient
 from keras_mtl.training.ownership import Ownership
 from keras_mtl.types import Tensor
-
-
-def _dense(gradient: Any, like: Any) -> Tensor:
-    if gradient is None:
-        return tf.zeros_like(like)
-    return tf.convert_to_tensor(gradient)
 
 
 def task_by_task(
@@ -44,14 +38,14 @@ def task_by_task(
     for own in ownership.by_task.values():
         mine += own
     mine_ids = {id(v) for v in mine}
-    total = [_dense(g, v) for g, v in zip(tape.gradient(extra, mine),
+    total = [dense_gradient(g, v) for g, v in zip(tape.gradient(extra, mine),
                                            mine)]
     position = {id(v): i for i, v in enumerate(mine)}
     kept = []
     for t, own in enumerate(ownership.by_task.values()):
         targets = list(shared) + list(own)
         grads = tape.gradient(weighted[t], targets)
-        dense = [_dense(g, v) for g, v in zip(grads, targets)]
+        dense = [dense_gradient(g, v) for g, v in zip(grads, targets)]
         sums = [tf.nn.l2_loss(tf.cast(g, tf.float32))
                 for g in dense[:len(shared)]]
         use = tf.logical_and(keep[t], tf.reduce_all(tf.math.is_finite(
@@ -63,6 +57,6 @@ def task_by_task(
     by_id = {id(v): g for v, g in zip(mine, total)}
     rest = [v for v in variables if id(v) not in mine_ids]
     if rest:  # learned weighting parameters
-        by_id.update((id(v), _dense(g, v)) for v, g in zip(
+        by_id.update((id(v), dense_gradient(g, v)) for v, g in zip(
             rest, tape.gradient(objective, rest)))
     return [by_id.get(id(v)) for v in variables], tf.stack(kept)

@@ -73,9 +73,11 @@ class RegularizerInputs(NamedTuple):
     replica_scale: float
 
     @classmethod
-    def from_model(cls, model: Any, x: Any, y: dict,
-                   sample_weight: dict) -> "RegularizerInputs":
-        """The inputs for a step of the compiled `model` on a batch."""
+    def from_model(cls, model: Any, x: Any, y: dict, sample_weight: dict,
+                   ownership: Ownership | None = None,
+                   ) -> "RegularizerInputs":
+        """The inputs for a step of the compiled `model` on a batch
+        (`ownership`: the step's, when it has one already)."""
         if model.representation_layer is None:
             def forward(inputs: Any) -> tuple:
                 return model(inputs, training=True), None
@@ -83,7 +85,8 @@ class RegularizerInputs(NamedTuple):
             def forward(inputs: Any) -> tuple:
                 return model.call_with_representation(inputs, training=True)
         return cls(x, y, sample_weight, forward, model.task_loss_functions,
-                   Ownership.of(model), model.optimizer.scale_loss,
+                   ownership or Ownership.of(model),
+                   model.optimizer.scale_loss,
                    replica_scale())
 
 

@@ -107,11 +107,8 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
         weighting.update_from_gradients(losses, tf.where(
             tf.math.is_finite(norms), norms, 0.0))
     if regularizer is not None:  # e.g. GREAT
-        gradients = regularize(regularizer, RegularizerInputs(
-            x, y, sample_weight, lambda inputs: _forward(
-                model, inputs, model.representation_layer is not None),
-            plan.task_losses, ownership, optimizer.scale_loss,
-            replica_scale()), gradients, model)
+        gradients = regularize(regularizer, RegularizerInputs.from_model(
+            model, x, y, sample_weight, ownership), gradients, model)
     # 5. The non-finite policy.
     verdict = None
     if policy is not None:
@@ -123,7 +120,8 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     del tape
     # 6. One apply (conditional when the policy may skip the step).
     apply = _applier(model, ownership.variables)
-    if verdict is None or policy == "drop_task":
+    always = verdict is None or bool(tf.get_static_value(verdict.apply))
+    if always:  # drop_task applies its repaired gradients every step
         apply(gradients)
     else:
         run_if(verdict.apply, apply, gradients)

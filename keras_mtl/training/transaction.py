@@ -30,7 +30,8 @@ from keras_mtl.training.replicas import run_if
 from keras_mtl.types import Tensor
 
 
-def _unique(variables: Iterable[Any]) -> list:
+def unique_variables(variables: Iterable[Any]) -> list:
+    """`variables` in order, each once (by identity)."""
     seen: set[int] = set()
     found = []
     for v in variables:
@@ -49,7 +50,7 @@ def step_state(model: Any, parts: Iterable[Any] = ()) -> list:
     for part in parts:  # a duck-typed regularizer may hold none
         found += list(getattr(part, "variables", None) or [])
     found += list(model.optimizer.variables)
-    return _unique(found)
+    return unique_variables(found)
 
 
 def _floating(variable: Any) -> bool:

@@ -178,6 +178,20 @@ class MultiTaskHyperModel(keras_tuner.HyperModel):
                     "(from suggest_groups or suggest_branches). Received: "
                     f"{type(plan).__name__}."
                 )
+            fixed_architecture = (fixed or {}).get("architecture")
+            if ("hard" not in (architectures or ["hard"])
+                    or fixed_architecture not in (None, "hard")):
+                raise ValueError(
+                    "Argument `plan` builds hard-sharing trees, but the "
+                    "search has no 'hard' architecture (architectures="
+                    f"{architectures!r}, fixed architecture="
+                    f"{fixed_architecture!r}). Add 'hard' or drop `plan`.")
+            if sharing_depths is not None or "sharing_depth" in (
+                    fixed or {}):
+                raise ValueError(
+                    "Argument `plan` sets every task's sharing depth; do "
+                    "not also pass `sharing_depths` or "
+                    "fixed['sharing_depth'].")
             builder_options = dict(builder_options or {})
             builder_options["hard"] = {
                 **builder_options.get("hard", {}), "plan": plan}

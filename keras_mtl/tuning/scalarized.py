@@ -6,13 +6,14 @@ here put the metrics on one scale first: `DeltaMObjective` relative to
 single-task baselines, `NormalizedSumObjective` relative to given scales.
 """
 
+import math
 from typing import Any
 from typing import Mapping
 
 import keras_tuner
 
-from keras_mtl.reporting.delta_m import delta_m
 from keras_mtl.registry import register
+from keras_mtl.reporting.delta_m import delta_m
 from keras_mtl.tuning.directions import check_direction
 from keras_mtl.tuning.directions import infer_direction
 
@@ -147,15 +148,16 @@ class NormalizedSumObjective(keras_tuner.Objective):
         self.scales, self.directions, self.weights = {}, {}, {}
         for metric, scale in scales.items():
             scale = float(scale)
-            if scale == 0.0:
+            if scale == 0.0 or not math.isfinite(scale):
                 raise ValueError(
-                    f"The scale of metric {metric!r} is 0. Give a non-zero "
-                    "typical magnitude."
+                    f"The scale of metric {metric!r} is {scale}. Give a "
+                    "finite, non-zero typical magnitude."
                 )
             weight = float(weights.get(metric, 1.0))
-            if weight < 0:
+            if not weight >= 0 or not math.isfinite(weight):
                 raise ValueError(
-                    f"The weight of metric {metric!r} must be >= 0. "
+                    f"The weight of metric {metric!r} must be finite and "
+                    ">= 0. "
                     f"Received: {weight}."
                 )
             direction = directions.get(metric) or infer_direction(metric)
