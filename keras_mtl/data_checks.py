@@ -47,10 +47,10 @@ def _missing(task: Task, values: np.ndarray) -> np.ndarray:
 
 def _check_rule(task: Task, values: np.ndarray) -> None:
     """Refuses labels that the task's missing-label rule would misread."""
-    if task.missing_label is None and np.isnan(values).any():
-        bad = np.isnan(values)
+    if task.missing_label is None and not np.isfinite(values).all():
+        bad = ~np.isfinite(values)
         raise ValueError(
-            f"Task {task.name!r}: labels hold NaN "
+            f"Task {task.name!r}: labels hold NaN or Inf "
             f"({_first_bad(values, bad)}) but the task declares that no "
             "label is missing (missing_label=None). Give a label, or set "
             "missing_label=float('nan') to mark missing labels with NaN.")

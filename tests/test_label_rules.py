@@ -218,3 +218,14 @@ def test_loss_list_message_says_what_is_wrong():
 def test_rules_that_would_misread_labels_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_mtl.Task("t", **kwargs)
+
+
+def test_no_missing_rule_refuses_inf_labels_too():
+    inputs = keras.Input((4,), name="x")
+    task = keras_mtl.Task("r", "regression", missing_label=None)
+    model = keras_mtl.MultiTaskModel(
+        inputs, {"r": task.build_head(inputs)}, tasks=[task])
+    model.compile("adam")
+    with pytest.raises(ValueError, match="'r'.*NaN or Inf.*missing_label=None"):
+        model.fit(np.zeros((3, 4)), {"r": np.array([1.0, np.inf, 2.0])},
+                  verbose=0)

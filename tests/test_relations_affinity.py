@@ -227,3 +227,27 @@ def test_relation_matrix_value_object():
         RelationMatrix(("a", "a"), np.eye(2), "x")
     with pytest.raises(ValueError, match="every task once"):
         matrix.reordered(["a", "a"])
+
+
+def test_a_non_finite_task_loss_spoils_only_its_own_entries():
+    """A third task whose head holds NaN: the a/b entries stay defined
+    (its zero cotangent times NaN must not reach their gradients)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="features")
+    z = keras.layers.Dense(3, use_bias=False, name="shared")(inputs)
+    outputs = {n: keras.layers.Dense(1, use_bias=False, name=n)(z)
+               for n in ("a", "b", "c")}
+    tasks = [keras_mtl.Task(n, "regression", missing_label=None)
+             for n in ("a", "b", "c")]
+    model = keras_mtl.MultiTaskModel(inputs, outputs, tasks=tasks)
+    model.compile(keras.optimizers.SGD(0.05))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = {n: rng.normal(size=(16, 1)).astype("float32") for n in "abc"}
+    kernel = model.get_layer("c").kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    lookahead, l_valid, cosine, c_valid = tf.function(
+        lambda: measure_affinity(model, x, y))()
+    assert c_valid.numpy()[:2, :2].all() and l_valid.numpy()[:2, :2].all()
+    assert np.isfinite(cosine.numpy()[:2, :2]).all()
+    assert not c_valid.numpy()[2].any() and not l_valid.numpy()[:, 2].any()

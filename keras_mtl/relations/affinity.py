@@ -31,6 +31,10 @@ from typing import Any
 
 import tensorflow as tf
 
+from keras_mtl.training.nonfinite import dense_gradient
+from keras_mtl.training.targets import standardize_targets
+from keras_mtl.training.task_losses import TaskLosses
+from keras_mtl.training.task_losses import compute_task_losses
 from keras_mtl.types import Tensor
 
 
@@ -51,10 +55,11 @@ def check_model(model: Any, who: str) -> None:
 
 
 def task_losses(model: Any, outputs: Any, y: Any,
-                sample_weight: Any) -> Tensor:
-    """`[T]` unweighted per-task training losses of `outputs`."""
-    _, losses, _, _ = model._task_losses(y, outputs, sample_weight)
-    return tf.cast(losses, tf.float32)
+                sample_weight: Any) -> TaskLosses:
+    """The unweighted per-task training losses of `outputs`: one scalar
+    per task (`.partial`) and the `[T]` vector (`.losses`)."""
+    return compute_task_losses(model.task_loss_functions, y, outputs,
+                               sample_weight)
 
 
 def measure_affinity(
@@ -78,19 +83,18 @@ def measure_affinity(
         both gradients non-zero and finite for the cosine). Undefined
         entries hold 0.
     """
-    y, sample_weight = model._standardize_targets(y, sample_weight)
+    y, sample_weight = standardize_targets(model.tasks, y, sample_weight)
     shared = model.shared_variables
     num_tasks = len(model.task_names)
     with tf.GradientTape(persistent=True) as tape:
-        losses = task_losses(model, model(x, training=False), y,
-                             sample_weight)
+        task = task_losses(model, model(x, training=False), y,
+                           sample_weight)
+    losses = tf.cast(task.losses, tf.float32)
     grads = []
     for t in range(num_tasks):
-        # One-hot cotangent: slicing `losses` after the tape would cut it.
-        row = tape.gradient(losses, shared, output_gradients=tf.one_hot(
-            t, num_tasks, dtype=losses.dtype))
-        grads.append([tf.zeros_like(v.value) if g is None else
-                      tf.convert_to_tensor(g) for g, v in zip(row, shared)])
+        # Each task's own scalar: another task's Inf cannot reach the row.
+        row = tape.gradient(task.partial[t], shared)
+        grads.append([dense_gradient(g, v.value) for g, v in zip(row, shared)])
     del tape
     if learning_rate is None:
         learning_rate = model.optimizer.learning_rate
@@ -108,7 +112,8 @@ def measure_affinity(
             values[k] = v.value - tf.cast(eta * tf.cast(g, tf.float32),
                                           v.value.dtype)
         outputs, _ = model.stateless_call(values, fixed, x, training=False)
-        rows.append(task_losses(model, outputs, y, sample_weight))
+        rows.append(tf.cast(task_losses(
+            model, outputs, y, sample_weight).losses, tf.float32))
     after = tf.stack(rows)  # [T (source i), T (target j)]
     before = losses[None, :]
     lookahead_valid = tf.logical_and(
