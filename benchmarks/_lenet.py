@@ -71,6 +71,54 @@ def plain_model(num_tasks: int) -> keras.Model:
     return model
 
 
+class FloorLoop:
+    """The floor of Jacobian-mode aggregation, as a bare Keras/TF loop.
+
+    One `tf.function` per step: one forward pass of the same graph, `T`
+    `tape.gradient` calls on a persistent tape (one per task loss, over
+    all trainable variables), the mean of the `T` gradients (a variable a
+    task does not reach counts as a zero row) applied with the same
+    optimizer. No metrics, no guard, no aggregation: what any Jacobian
+    method must at least pay.
+    """
+
+    def __init__(self, num_tasks: int) -> None:
+        inputs, outputs, task_list = graph(num_tasks)
+        self.model = keras.Model(inputs, outputs)
+        self.names = [t.name for t in task_list]
+        self.loss = keras.losses.SparseCategoricalCrossentropy()
+        self.optimizer = keras.optimizers.SGD(0.01)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.function(self._step)
+
+    def _step(self, x: Any, y: dict) -> Any:
+        variables = self.model.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            out = self.model(x, training=True)
+            losses = [self.loss(y[k], out[k]) for k in self.names]
+        rows = [tape.gradient(loss, variables) for loss in losses]
+        count = float(len(losses))
+        mean = [tf.add_n([r[i] for r in rows if r[i] is not None]) / count
+                for i in range(len(variables))]
+        self.optimizer.apply_gradients(zip(mean, variables))
+        return tf.add_n(losses)
+
+    def batches(self, x: Any, y: dict) -> list:
+        """`x, y` cut into batches of `BATCH` as tensors (made once)."""
+        return [(tf.constant(x[i:i + BATCH]),
+                 {k: tf.constant(v[i:i + BATCH]) for k, v in y.items()})
+                for i in range(0, len(x), BATCH)]
+
+    def steps_per_second(self, batches: list, skip: int = 1) -> float:
+        """Steps per second over `batches`, leaving out the first `skip`."""
+        ends = []
+        for bx, by in batches:
+            self.step(bx, by).numpy()  # waits for the step
+            ends.append(time.perf_counter())
+        ends = ends[skip:]  # as `steps_per_second` below
+        return (len(ends) - 1) / (ends[-1] - ends[0])
+
+
 def data(num_tasks: int, steps: int, seed: int = 0) -> tuple:
     rng = np.random.default_rng(seed)
     n = BATCH * steps

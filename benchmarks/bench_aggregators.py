@@ -1,65 +1,172 @@
-"""Steps per second of keras_mtl's aggregators, as ratios to plain fit.
+"""Steps per second of keras_mtl's aggregators against plain fit and the floor.
 
-The peers' workload (`_lenet.py`): LeNet trunk, T = 2, 3, 5 heads, batch
-256, random 28x28x1 inputs, two threads. For each T, in one run: plain
-Keras `fit` on the same Functional graph, `MultiTaskModel` without an
-aggregator, and Mean, PCGrad, MGDA, UPGrad, CAGrad in Jacobian and in
-representation mode. Repetitions are interleaved and the medians printed,
-as cost ratios (plain steps/s divided by the variant's, paired within
-each round of the repetitions: 2.0 = half as fast).
+The peers' workload (`_lenet.py`): LeNet trunk, T heads, batch 256,
+random 28x28x1 inputs, two threads. For each T (default 2, 3, 5, 10, 14)
+the configurations are:
 
-    python benchmarks/bench_aggregators.py            # full run
-    python benchmarks/bench_aggregators.py --quick    # T=2, short
+- `plain fit`: plain Keras `fit` on the same Functional graph and losses;
+- `floor`: a bare Keras/TF loop (`_lenet.FloorLoop`): one forward pass,
+  `T` `tape.gradient` calls, their mean applied with the same optimizer,
+  in one `tf.function`. No Jacobian method can cost less;
+- keras_mtl's Mean, PCGrad, MGDA, UPGrad, CAGrad and Nash-MTL in Jacobian
+  mode, UPGrad and MGDA in representation mode, all with the default
+  `on_nonfinite` policy.
+
+Whole rounds stall at random on these machines (benchmarks/README.md), so
+each configuration runs many short rounds, interleaved round-robin, and
+the table shows its fastest round, its 20th-percentile round and the
+spread (slowest, median, fastest). Ratios (`x plain`, `x floor`) compare
+fastest rounds: `2.0x floor` = half the floor's steps per second. The
+first call of each configuration (tracing plus one step) is printed too.
+
+    python benchmarks/bench_aggregators.py            # ~15 minutes alone
+    python benchmarks/bench_aggregators.py --quick    # T=2, seconds
+    python benchmarks/bench_aggregators.py --tasks 10 14 --rounds 12
 """
 
 import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+from typing import Sequence
 
 import _lenet
+import numpy as np
 
-AGGREGATORS = ("mean", "pcgrad", "mgda", "upgrad", "cagrad")
-MODES = ("jacobian", "representation")
+JACOBIAN = ("mean", "pcgrad", "mgda", "upgrad", "cagrad", "nash_mtl")
+REPRESENTATION = ("upgrad", "mgda")
+TASKS = (2, 3, 5, 10, 14)
 
 
-def main() -> None:
+def configurations(num_tasks: int) -> dict[str, Callable[[], Any]]:
+    """`{name: factory}` for every configuration, in table order."""
+    made: dict[str, Callable[[], Any]] = {
+        "plain fit": lambda: _lenet.plain_model(num_tasks),
+        "floor": lambda: _lenet.FloorLoop(num_tasks),
+    }
+    for name in JACOBIAN:
+        made[f"{name} jacobian"] = (
+            lambda n=name: _lenet.multitask_model(
+                num_tasks, aggregator=n, aggregation_mode="jacobian"))
+    for name in REPRESENTATION:
+        made[f"{name} representation"] = (
+            lambda n=name: _lenet.multitask_model(
+                num_tasks, aggregator=n, aggregation_mode="representation"))
+    return made
+
+
+def _first_call(model: Any, x: Any, y: dict) -> tuple[Callable, float]:
+    """Traces `model`'s step with one batch; returns `(one round, seconds)`.
+
+    A round runs `len(x) / BATCH` steps and returns the steps per second
+    of all but the first two (fit's start-up is left out)."""
+    start = time.perf_counter()
+    if isinstance(model, _lenet.FloorLoop):
+        batches = model.batches(x, y)
+        model.step(*batches[0]).numpy()
+        return (lambda: model.steps_per_second(batches),
+                time.perf_counter() - start)
+    model.fit(x[:_lenet.BATCH], {k: v[:_lenet.BATCH] for k, v in y.items()},
+              batch_size=_lenet.BATCH, epochs=1, verbose=0)
+    return (lambda: _lenet.steps_per_second(model, x, y, skip=1),
+            time.perf_counter() - start)
+
+
+def measure(num_tasks: int, rounds: int, steps: int,
+            names: Sequence[str] | None = None) -> list[dict]:
+    """Runs the configurations in `rounds` interleaved rounds of `steps`
+    timed steps each; one result dict per configuration."""
+    x, y = _lenet.data(num_tasks, steps + 2)
+    runners, traces = {}, {}
+    for name, factory in configurations(num_tasks).items():
+        if names is None or name in names:
+            runners[name], traces[name] = _first_call(factory(), x, y)
+    rates: dict[str, list] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():  # round-robin
+            rates[name].append(run())
+    best = {name: max(r) for name, r in rates.items()}
+    results = []
+    for name, r in rates.items():
+        results.append({
+            "tasks": num_tasks, "config": name, "rounds": len(r),
+            "fastest": best[name],
+            "p20": float(np.percentile(r, 80)),  # 20% of rounds as fast
+            "slowest": min(r), "median": float(np.median(r)),
+            "x_plain": (best["plain fit"] / best[name]
+                        if "plain fit" in best else float("nan")),
+            "x_floor": (best["floor"] / best[name]
+                        if "floor" in best else float("nan")),
+            "first_call_s": traces[name],
+        })
+    return results
+
+
+def expected_seconds(task_counts: Sequence[int], rounds: int,
+                     steps: int) -> float:
+    """A rough run length from earlier measurements on 2 cores: plain fit
+    ~20 steps/s, a Jacobian step ~(1 + 0.38 T) plain steps, ~0.4 s of
+    fit start-up per round, and a first call of ~(3 + 0.5 T) s."""
+    total = 0.0
+    for t in task_counts:
+        jacobian = 1.0 + 0.38 * t
+        per_round = (3 + 7 * jacobian) * (steps + 2) / 20.0 + 9 * 0.4
+        total += rounds * per_round + 10 * (3.0 + 0.5 * t)
+    return total
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"\nT = {results[0]['tasks']} ({results[0]['rounds']} rounds; "
+          "steps/s: fastest, 20th-percentile round, slowest/median; "
+          "ratios of fastest rounds)")
+    print(f"  {'configuration':26s} {'fastest':>8s} {'p20':>7s} "
+          f"{'slowest':>8s} {'median':>7s} {'x plain':>8s} {'x floor':>8s} "
+          f"{'first call':>10s}")
+    for r in results:
+        print(f"  {r['config']:26s} {r['fastest']:8.2f} {r['p20']:7.2f} "
+              f"{r['slowest']:8.2f} {r['median']:7.2f} "
+              f"{r['x_plain']:7.3f}x {r['x_floor']:7.3f}x "
+              f"{r['first_call_s']:9.1f}s")
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="T=2 only, few steps, one repetition")
-    parser.add_argument("--tasks", type=int, nargs="*", default=None)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
+                        help="T=2, 2 rounds of 2 steps: a smoke test")
+    parser.add_argument("--tasks", type=int, nargs="+", default=None)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per round")
+    parser.add_argument("--configs", nargs="+", default=None,
+                        help="a subset of the configuration names")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--aggregators", nargs="*", default=AGGREGATORS)
-    args = parser.parse_args()
-    task_counts = args.tasks or ([2] if args.quick else [2, 3, 5])
-    steps = args.steps or (6 if args.quick else 8)
-    repeats = args.repeats or (1 if args.quick else 7)
-    _lenet.set_threads(args.threads)
-
-    print(f"batch {_lenet.BATCH}, {steps} timed steps per sample, median of "
-          f"{repeats}, {args.threads} threads; cost = plain steps/s / "
-          "variant steps/s")
+    args = parser.parse_args(argv)
+    task_counts = args.tasks or ([2] if args.quick else list(TASKS))
+    rounds = args.rounds or (2 if args.quick else 10)
+    steps = args.steps or (2 if args.quick else 6)
+    known = list(configurations(2))
+    for name in args.configs or ():
+        if name not in known:
+            raise ValueError(f"Unknown configuration {name!r}; choose from "
+                             f"{known}.")
+    try:
+        _lenet.set_threads(args.threads)
+    except RuntimeError:  # TensorFlow already started (e.g. under pytest)
+        print("(thread counts left as TensorFlow started with)")
+    print(f"batch {_lenet.BATCH}, {args.threads} threads, T in "
+          f"{task_counts}, {rounds} interleaved rounds of {steps} timed "
+          f"steps; expected run length ~"
+          f"{expected_seconds(task_counts, rounds, steps) / 60:.0f} min "
+          "alone on 2 cores")
+    start = time.perf_counter()
+    results = []
     for num_tasks in task_counts:
-        x, y = _lenet.data(num_tasks, steps + 2)
-        models = {"plain keras fit": _lenet.plain_model(num_tasks),
-                  "MultiTaskModel, no aggregator":
-                      _lenet.multitask_model(num_tasks)}
-        for name in args.aggregators:
-            for mode in MODES:
-                models[f"{name} ({mode})"] = _lenet.multitask_model(
-                    num_tasks, aggregator=name, aggregation_mode=mode)
-        for model in models.values():  # trace every step function first
-            model.fit(x[:_lenet.BATCH],
-                      {k: v[:_lenet.BATCH] for k, v in y.items()},
-                      batch_size=_lenet.BATCH, epochs=1, verbose=0)
-        samples = _lenet.interleaved(
-            {name: (lambda m=model, x=x, y=y:
-                    _lenet.steps_per_second(m, x, y))
-             for name, model in models.items()}, repeats)
-        results = _lenet.summarize(samples, "plain keras fit")
-        print(f"\nT = {num_tasks}")
-        print(f"  {'variant':34s} {'steps/s':>8s} {'cost':>6s}")
-        for name, (rate, cost) in results.items():
-            print(f"  {name:34s} {rate:8.2f} {cost:6.2f}x")
+        table = measure(num_tasks, rounds, steps, args.configs)
+        print_table(table)
+        print(f"  (elapsed {time.perf_counter() - start:.0f} s)")
+        results.extend(table)
+    print(f"took {time.perf_counter() - start:.0f} s")
+    return results
 
 
 if __name__ == "__main__":

@@ -180,3 +180,48 @@ def test_fit_overhead_quick(capsys):
         assert r["cost"] > 0 and r["cost_p75"] > 0 and r["rounds"] == 1
     printed = capsys.readouterr().out
     assert "fastest round" in printed and "upgrad policy" in printed
+
+
+def test_bench_aggregators_quick(capsys):
+    """The aggregator benchmark's `--quick` mode on a subset: the floor
+    loop trains, every configuration gets its rounds, fastest-round
+    ratios and first-call time (the real run is the lead's:
+    `python benchmarks/bench_aggregators.py`)."""
+    configs = ["plain fit", "floor", "upgrad jacobian",
+               "mgda representation"]
+    results = _module("bench_aggregators").main(
+        ["--quick", "--configs", *configs])
+    assert [r["config"] for r in results] == configs
+    for r in results:
+        assert r["tasks"] == 2 and r["rounds"] == 2
+        assert 0 < r["slowest"] <= r["median"] <= r["fastest"]
+        assert r["slowest"] <= r["p20"] <= r["fastest"]
+        assert r["x_plain"] > 0 and r["x_floor"] > 0
+        assert r["first_call_s"] > 0
+    assert results[0]["x_plain"] == 1.0 and results[1]["x_floor"] == 1.0
+    printed = capsys.readouterr().out
+    assert "expected run length" in printed and "x floor" in printed
+    with pytest.raises(ValueError, match="Unknown configuration"):
+        _module("bench_aggregators").main(["--quick", "--configs", "sgd"])
+
+
+def test_floor_loop_applies_the_mean_gradient():
+    """The floor's step is the mean of the per-task gradients, applied."""
+    import numpy as np
+    import tensorflow as tf
+
+    lenet = _module("_lenet")
+    floor = lenet.FloorLoop(2)
+    x, y = lenet.data(2, 1)
+    x, y = x[:8], {k: v[:8] for k, v in y.items()}
+    variables = floor.model.trainable_variables
+    before = [v.numpy() for v in variables]
+    with tf.GradientTape() as tape:
+        out = floor.model(x, training=True)
+        mean = (floor.loss(y["task_0"], out["task_0"])
+                + floor.loss(y["task_1"], out["task_1"])) / 2.0
+    grads = tape.gradient(mean, variables)
+    floor.step(tf.constant(x), {k: tf.constant(v) for k, v in y.items()})
+    for b, g, v in zip(before, grads, variables):
+        np.testing.assert_allclose(v.numpy(), b - 0.01 * g.numpy(),
+                                   rtol=1e-5, atol=1e-6)
