@@ -89,7 +89,8 @@ def verdict(differences: dict[str, dict[str, Any]], *, metric_text: str,
     """
     better, worse, noise = [], [], []
     for name, d in differences.items():
-        text = f"`{name}` ({d['mean']:+.{digits}f} ± {d['half_width']:.{digits}f})"
+        sign = "+" if d["mean"] >= 0 else ""
+        text = f"`{name}` ({sign}{interval_text(d['mean'], d['half_width'], digits)})"
         if not d["real"]:
             noise.append(text)
         elif (d["mean"] > 0) == higher_is_better:

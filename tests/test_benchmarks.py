@@ -123,8 +123,9 @@ def test_yeast_quick(out, monkeypatch):
     methods = ["single_task", "equal"]
     module.main(["--quick", "--out", str(out), "--methods", *methods])
     rows = _check_outputs(out, "yeast", len(methods),
-                          ["mean_auc_mean", "delta_m_mean",
+                          ["mean_auc_mean", "mean_auc_ci95", "delta_m_mean",
                            "epoch_seconds_mean", "class_14_auc_mean",
+                           "best_epoch_mean", "vs_equal_mean_auc",
                            "time_vs_equal"])
     assert float(rows[0]["delta_m_mean"]) == 0.0
     assert float(rows[1]["time_vs_equal"]) == 1.0
