@@ -17,11 +17,11 @@ Sources:
   training 90.30 / 90.01, PCGrad (this repo.) 95.00 / 92.00, PCGrad
   (official) 96.58 / 95.50; `main_multi_mnist.py`: MultiLeNet, Adam 5e-4,
   batch 256, 100 epochs, full-MNIST MultiMNIST (Sener & Koltun's loader).
-- Shi, Li, Zhang, Li, Jia, Chen, Zhang (2023). Recon: Reducing
-  Conflicting Gradients from the Root for Multi-Task Learning. ICLR.
-  arXiv:2302.11289. Table 1, Multi-Fashion+MNIST, 3 seeds: single-task
+- Shi, Li, Zhang, Chen, Wu (2023). Recon: Reducing Conflicting Gradients
+  from the Root for Multi-Task Learning. ICLR. Table 1, Multi-Fashion+MNIST, 3 seeds: single-task
   98.37 / 89.63, joint-train 97.42 / 88.82, MGDA 95.19 / 89.46, PCGrad
-  97.37 / 88.68, CAGrad 97.47 / 88.85 (T1 the digit, T2 the garment).
+  97.37 / 88.68, CAGrad 97.47 / 88.85 (the table says T1 / T2; we read
+  T1 as the digit and T2 as the garment from the accuracies).
   NOT this network: ResNet-18 backbone, SGD 0.1, 120 epochs (its
   Appendix B.1), so it is a ceiling for the data, not a match.
 """
@@ -35,7 +35,7 @@ SOURCES = {
          "results table, MultiLeNet, full MNIST, 100 epochs in their code"),
     TSENG: ("WeiChengTseng/Pytorch-PCGrad README MultiMNIST table "
             "(MultiLeNet, full MNIST, Adam 5e-4, batch 256, 100 epochs)"),
-    RECON: ("Shi et al. 2023, Recon (ICLR, arXiv:2302.11289), Table 1, "
+    RECON: ("Shi et al. 2023, Recon (ICLR 2023), Table 1, "
             "Multi-Fashion+MNIST with a ResNet-18 backbone (not "
             "MultiLeNet), SGD, 120 epochs, 3 seeds"),
 }
@@ -64,22 +64,23 @@ FIGURES_ONLY = (
     "Lin et al. 2019 (Pareto MTL, NeurIPS, arXiv:1912.12854), Mahapatra & "
     "Rajan 2020 (EPO, ICML) and Navon et al. 2021 (Pareto HyperNetworks, "
     "ICLR, arXiv:2010.04104) introduce or use MultiFashion and "
-    "Multi-(Fashion+MNIST) with this network but report Pareto fronts in "
-    "figures (and, for Pareto HyperNetworks, hypervolumes), not a table "
-    "of accuracies per method, so no MultiFashion accuracy is quoted and "
-    "none is invented."
+    "Multi-(Fashion+MNIST) with this network but, to our knowledge, "
+    "report Pareto fronts in figures (and, for Pareto HyperNetworks, "
+    "hypervolumes), not a table of accuracies per method; our search of "
+    "stored copies returned their abstracts, not their tables. So no "
+    "MultiFashion accuracy is quoted and none is invented."
 )
 
 # Why our protocol differs from each source (used in the gap notes).
 WHY = {
     SK: ("they build MultiMNIST from the full MNIST (60,000 training "
-         "digits, one pair per digit) and train 100 epochs; ours uses "
+         "digits) and their code trains 100 epochs; ours uses "
          "the 15,000 MNIST digits available here (13,000 training "
          "sources, so training pairs re-use each digit), {pairs} "
          "pairs and {epochs} epoch(s) of Adam 1e-3 to fit the 2-core "
          "budget"),
-    TSENG: ("that script uses the full-MNIST MultiMNIST (60,000 training "
-            "pairs), Adam 5e-4 and 100 epochs and reports the last "
+    TSENG: ("that script uses the MultiMNIST of Sener & Koltun's loader "
+            "(built from the full MNIST), Adam 5e-4 and 100 epochs and reports the last "
             "epoch; its joint-training number is 6 points below Sener & "
             "Koltun's uniform scaling on nominally the same data, so the "
             "two sources disagree with each other by more than our gap"),
