@@ -3,7 +3,8 @@
 Columns added to each summary row (one row per dataset and method):
 
 ```
-diff_vs_equal_mean, diff_vs_equal_ci95, diff_vs_equal_real
+vs_equal_mean_accuracy, vs_equal_mean_accuracy_ci95,
+vs_equal_mean_accuracy_real
     mean accuracy (of the two tasks) minus `equal`'s, paired by seed,
     its 95% half width and whether the interval excludes 0 (blank on
     `equal`'s own row and where `equal` did not run)
@@ -38,14 +39,15 @@ def add_comparisons(rows: list[dict], runs: list[dict]) -> None:
                                 / base["epoch_seconds_mean"]
                                 if base else math.nan)
         if base is None or row["method"] == BASELINE:
-            row.update(diff_vs_equal_mean="", diff_vs_equal_ci95="",
-                       diff_vs_equal_real="")
+            row.update(vs_equal_mean_accuracy="",
+                       vs_equal_mean_accuracy_ci95="",
+                       vs_equal_mean_accuracy_real="")
             continue
         d = _stats.paired_difference(runs, "mean_accuracy", row["method"],
                                      BASELINE, where={"dataset": dataset})
-        row.update(diff_vs_equal_mean=d["mean"],
-                   diff_vs_equal_ci95=d["half_width"],
-                   diff_vs_equal_real=d["real"])
+        row.update(vs_equal_mean_accuracy=d["mean"],
+                   vs_equal_mean_accuracy_ci95=d["half_width"],
+                   vs_equal_mean_accuracy_real=d["real"])
 
 
 def add_published(rows: list[dict]) -> None:
@@ -145,8 +147,8 @@ def print_rows(rows: list[dict], seeds: int, epochs: int) -> None:
         [[r["dataset"], r["method"],
           ci(r["left_accuracy_mean"], r["left_accuracy_ci95"]),
           ci(r["right_accuracy_mean"], r["right_accuracy_ci95"]),
-          (ci(r["diff_vs_equal_mean"], r["diff_vs_equal_ci95"])
-           if r["diff_vs_equal_mean"] != "" else "-"),
+          (ci(r["vs_equal_mean_accuracy"], r["vs_equal_mean_accuracy_ci95"])
+           if r["vs_equal_mean_accuracy"] != "" else "-"),
           ci(r["delta_m_mean"], r["delta_m_ci95"]),
           f"{r['epoch_seconds_mean']:.1f}", r["published_all"] or "-"]
          for r in rows])

@@ -18,10 +18,10 @@ Sources:
   (official) 96.58 / 95.50; `main_multi_mnist.py`: MultiLeNet, Adam 5e-4,
   batch 256, 100 epochs, full-MNIST MultiMNIST (Sener & Koltun's loader).
 - Shi, Li, Zhang, Chen, Wu (2023). Recon: Reducing Conflicting Gradients
-  from the Root for Multi-Task Learning. ICLR. Table 1, Multi-Fashion+MNIST, 3 seeds: single-task
-  98.37 / 89.63, joint-train 97.42 / 88.82, MGDA 95.19 / 89.46, PCGrad
-  97.37 / 88.68, CAGrad 97.47 / 88.85 (the table says T1 / T2; we read
-  T1 as the digit and T2 as the garment from the accuracies).
+  from the Root for Multi-Task Learning. ICLR. Table 1,
+  Multi-Fashion+MNIST, 3 seeds: single-task 98.37 / 89.63, joint-train
+  97.42 / 88.82, MGDA 95.19 / 89.46, PCGrad 97.37 / 88.68, CAGrad
+  97.47 / 88.85 (the table says T1 / T2; we read T1 as the digit and T2 as the garment from the accuracies).
   NOT this network: ResNet-18 backbone, SGD 0.1, 120 epochs (its
   Appendix B.1), so it is a ceiling for the data, not a match.
 """
@@ -80,15 +80,16 @@ WHY = {
          "pairs and {epochs} epoch(s) of Adam 1e-3 to fit the 2-core "
          "budget"),
     TSENG: ("that script uses the MultiMNIST of Sener & Koltun's loader "
-            "(built from the full MNIST), Adam 5e-4 and 100 epochs and reports the last "
-            "epoch; its joint-training number is 6 points below Sener & "
-            "Koltun's uniform scaling on nominally the same data, so the "
-            "two sources disagree with each other by more than our gap"),
+            "(built from the full MNIST), Adam 5e-4 and 100 epochs and "
+            "reports the last epoch; its joint-training number is 6 "
+            "points below Sener & Koltun's uniform scaling on nominally "
+            "the same data, so the two published joint-training numbers "
+            "already disagree by about 6 points between themselves"),
     RECON: ("Recon trains a ResNet-18 (about 11M parameters, against "
-            "MultiLeNet's 27k) for 120 epochs on pairs from the full "
-            "MNIST; ours is MultiLeNet, {pairs} pairs drawn from 13,000 "
-            "MNIST digits and {epochs} epoch(s), so a gap is expected from "
-            "capacity alone"),
+            "MultiLeNet's 27k) for 120 epochs on Lin et al. 2019's "
+            "Multi-Fashion+MNIST; ours is MultiLeNet, {pairs} pairs "
+            "with digits drawn from 13,000 MNIST digits and {epochs} "
+            "epoch(s), so a gap is expected from capacity alone"),
 }
 
 

@@ -102,14 +102,15 @@ def test_multimnist_quick(out, shared_data):
     rows = _check_outputs(out, "multimnist", len(methods),
                           ["left_accuracy_mean", "right_accuracy_sd",
                            "left_accuracy_ci95", "delta_m_mean",
-                           "diff_vs_equal_mean", "diff_vs_equal_ci95",
+                           "vs_equal_mean_accuracy",
+                           "vs_equal_mean_accuracy_ci95",
                            "published_left", "published_source",
                            "published_all", "time_vs_equal"])
     for r in rows:
         assert 0.0 <= float(r["left_accuracy_mean"]) <= 100.0
     by_method = {r["method"]: r for r in rows}
     assert float(by_method["single_task"]["delta_m_mean"]) == 0.0
-    assert by_method["equal"]["diff_vs_equal_mean"] == ""
+    assert by_method["equal"]["vs_equal_mean_accuracy"] == ""
     assert float(by_method["pcgrad"]["published_left"]) == 95.0
     assert by_method["equal"]["published_source"] == "sener_koltun_2018"
     assert "90.30 / 90.01" in by_method["equal"]["published_all"]
