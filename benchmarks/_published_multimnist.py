@@ -21,7 +21,8 @@ Sources:
   from the Root for Multi-Task Learning. ICLR. Table 1,
   Multi-Fashion+MNIST, 3 seeds: single-task 98.37 / 89.63, joint-train
   97.42 / 88.82, MGDA 95.19 / 89.46, PCGrad 97.37 / 88.68, CAGrad
-  97.47 / 88.85 (the table says T1 / T2; we read T1 as the digit and T2 as the garment from the accuracies).
+  97.47 / 88.85 (the table says T1 / T2; we read T1 as the digit and
+  T2 as the garment from the accuracies).
   NOT this network: ResNet-18 backbone, SGD 0.1, 120 epochs (its
   Appendix B.1), so it is a ceiling for the data, not a match.
 """
