@@ -126,9 +126,10 @@ def protocol_notes(num_train: int) -> list[str]:
              "so 5 epochs end about 1 point below 10 epochs; "
              "MultiFashion was 70.7/65.7, 75.0/72.9 and 77.7/76.0 after "
              "epochs 2 / 5 / 8, still rising about 1 point per epoch: "
-             "the Fashion tables compare methods at an equal, "
-             "unconverged budget (the 35-minute limit of the whole run "
-             "allows no more), which is why they run 4 methods, not 9.")]
+             "at the default 5 epochs the Fashion tables compare "
+             "methods at an equal, unconverged budget (the 35-minute "
+             "limit of the whole default run allows no more), which is "
+             "also why they run 4 methods, not 9.")]
 
 
 def reference_text() -> str:
