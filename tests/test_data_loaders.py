@@ -101,6 +101,19 @@ def test_compose_places_left_top_left_and_right_bottom_right():
     np.testing.assert_array_equal(side[:, 28:], right[0])
 
 
+def test_make_pairs_checks_the_layout_even_with_no_pairs():
+    # Zero pairs never call `compose`: a misspelled layout was accepted
+    # silently and the empty side-by-side split had the overlay's shape.
+    rng = np.random.default_rng(0)
+    sources = (np.zeros((3, 28, 28), "uint8"), np.arange(3, dtype="uint8"))
+    with pytest.raises(ValueError, match="layout"):
+        multimnist.make_pairs(sources, None, 0, "diagonal", rng)
+    x, y = multimnist.make_pairs(sources, None, 0, "side_by_side", rng)
+    assert x.shape == (0, 28, 56, 1) and y["left"].shape == (0,)
+    x, _ = multimnist.make_pairs(sources, None, 0, "overlay", rng)
+    assert x.shape == (0, 28, 28, 1)
+
+
 def test_read_idx_round_trip_and_errors(tmp_path):
     data = np.arange(24, dtype="uint8").reshape(2, 3, 4)
     header = bytes([0, 0, 0x08, 3]) + np.array(

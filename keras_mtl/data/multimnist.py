@@ -115,6 +115,13 @@ def load_idx_sources(path: str | pathlib.Path) -> Sources:
     return train, (test[0][T10K_TRAIN_SHARE:], test[1][T10K_TRAIN_SHARE:])
 
 
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"Argument `layout` must be one of {LAYOUTS}. Received: "
+            f"layout={layout!r}.")
+
+
 def compose(left: np.ndarray, right: np.ndarray,
             layout: str = "overlay", offset: int = 8) -> np.ndarray:
     """Combines item pairs `[N,28,28]` (values in [0, 1]) into images.
@@ -122,10 +129,7 @@ def compose(left: np.ndarray, right: np.ndarray,
     Returns float32 `[N,28,28,1]` (overlay, resized from the
     `(28 + offset)`-pixel canvas) or `[N,28,56,1]` (side by side).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(
-            f"Argument `layout` must be one of {LAYOUTS}. Received: "
-            f"layout={layout!r}.")
+    _check_layout(layout)
     if layout == "side_by_side":
         return np.concatenate([left, right], axis=2)[..., None].astype(
             "float32")
@@ -151,6 +155,7 @@ def make_pairs(
     chunk: int = 4096,
 ) -> Split:
     """Random pairs of source items composed into images, with labels."""
+    _check_layout(layout)
     images, labels = sources
     right_images, right_labels = right_sources or sources
     left_idx = rng.integers(0, len(images), size=num_pairs)
@@ -172,7 +177,13 @@ def make_pairs(
         b = right_images[right_idx[start:start + chunk]].astype(
             "float32") / 255.0
         out.append(compose(a, b, layout))
-    x = np.concatenate(out) if out else np.zeros((0, 28, 28, 1), "float32")
+    if out:
+        x = np.concatenate(out)
+    else:
+        height, width = images.shape[1:3]
+        if layout == "side_by_side":
+            width += right_images.shape[2]
+        x = np.zeros((0, height, width, 1), "float32")
     return x, {"left": labels[left_idx].astype("int32"),
                "right": right_labels[right_idx].astype("int32")}
 
