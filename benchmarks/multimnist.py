@@ -174,9 +174,9 @@ def main(argv=None) -> list[dict]:
     num_test = args.test or (256 if args.quick else TEST_PAIRS)
     plan = make_plan(args.datasets, args.methods)
     planned = plan_text(plan, seeds, epochs, num_train, num_test)
+    estimate = estimate_seconds(plan, seeds, epochs, num_train) / 60
     print(f"Plan: {planned}. Estimated wall time alone on 2 cores: "
-          f"{estimate_seconds(plan, seeds, epochs, num_train) / 60:.1f} "
-          "min.", flush=True)
+          f"{estimate:.1f} min.", flush=True)
 
     log = _results.RunLog(args, NAME)
     retrainer = _results.Retrainer(make_model)
@@ -217,6 +217,7 @@ def main(argv=None) -> list[dict]:
              + report.protocol_notes(num_train))
     log.write_results(
         rows, seeds=seeds, epochs=epochs, plan=planned,
+        estimated_minutes=round(estimate, 1),
         protocol=(f"Plan: {planned}. Overlay layout (two 28x28 items on "
                   "a 36x36 canvas, offset 8, resized to 28x28), pairs "
                   "re-drawn per seed. MultiMNIST from the 15,000 real "

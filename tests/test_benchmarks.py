@@ -116,6 +116,7 @@ def test_multimnist_quick(out, shared_data):
     assert "90.30 / 90.01" in by_method["equal"]["published_all"]
     meta = json.loads((out / "multimnist.json").read_text())
     assert "multi_mnist: single_task, equal, pcgrad" in meta["plan"]
+    assert meta["estimated_minutes"] >= 0
     assert any("Paired by seed against `equal`" in n for n in meta["notes"])
     assert any("negative = better than single-task" in n
                for n in meta["notes"])
