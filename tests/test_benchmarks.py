@@ -274,3 +274,18 @@ def test_floor_loop_applies_the_mean_gradient():
     for b, g, v in zip(before, grads, variables):
         np.testing.assert_allclose(v.numpy(), b - 0.01 * g.numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_profile_step_quick(capsys):
+    """The step profile's `--quick` mode: every stage traced and counted
+    (the real run is the lead's: `python benchmarks/profile_step.py`)."""
+    results = _module("profile_step").main(["--quick"])
+    stages = [r["stage"] for r in results]
+    assert stages[:4] == ["forward", "forward (one task)",
+                          "backward task 0", "backward task 1"]
+    assert stages[-3:] == ["guard", "full step", "floor step"]
+    for r in results:
+        assert r["ops"] > 0 and r["ms"] is None, r
+    by_stage = {r["stage"]: r["ops"] for r in results}
+    assert by_stage["full step"] > by_stage["floor step"]
+    assert "ops" in capsys.readouterr().out
