@@ -1,36 +1,51 @@
-"""MMoE synthetic correlation sweep: shared-bottom vs MMoE vs gradient
-aggregators as the two tasks' correlation falls.
+"""MMoE synthetic correlation sweep: shared-bottom vs MMoE as the two
+tasks' correlation falls (Ma et al. 2018, KDD, Sections 3.2 and 5.2).
 
-Data: `keras_mtl.data.synthetic_mmoe` (Ma et al. 2018, section 3.2): two
+Data: `keras_mtl.data.synthetic_mmoe` (Section 3.2; see its docstring
+for the paper's values and what we chose where the paper is silent): two
 regression tasks on 100 Gaussian inputs whose weight vectors have cosine
-rho; fresh train and test draws per (rho, seed). Methods:
+rho; fresh train and test draws per (rho, seed), the same draw for every
+method at a (rho, seed), so methods are compared paired by seed.
+
+Models, sized as in the paper's synthetic experiment (Section 5.2: the
+experts are single 16-unit layers, 8 of them, towers single 8-unit
+layers; the shared bottom is a single layer of 113 units so that it has
+about as many parameters, 100*16*8 + 16*8*2 = 13056 ≈ 113*(100+8*2)):
 
 ```
-shared_bottom   Dense 16 shared, towers Dense 8, equal weights
+shared_bottom   Dense 113 shared, towers Dense 8, equal weights
 mmoe            8 experts of Dense 16, one softmax gate per task, towers 8
-pcgrad          shared_bottom + PCGrad (Yu et al. 2020), Jacobian mode
-upgrad          shared_bottom + UPGrad (Quinton & Rey 2024), Jacobian mode
-cagrad          shared_bottom + CAGrad (Liu et al. 2021), Jacobian mode
+pcgrad, upgrad, cagrad  (opt-in with --methods) shared_bottom + that
+                aggregator, Jacobian mode
 ```
 
-Metric: test MSE averaged over the two tasks (lower is better), after a
-fixed number of Adam epochs. The paper's finding to check: MMoE's loss
-grows less than shared-bottom's as rho falls.
+Where we differ from the paper: the paper grid-searches Adam's learning
+rate in {1e-4, 1e-3, 1e-2} and averages 200 repeats; we fix 1e-3 and use
+--seeds repeats (default 6: 60 fits fit the 12-minute budget). The paper plots training-loss curves for
+rho in {1.0, 0.9, 0.5} (Figure 4) and reads the finding off the curves;
+we report the final test MSE and its paired-by-seed intervals.
 
-Run: python benchmarks/mmoe_synthetic.py [--seeds 2] [--epochs 15] [--quick]
+Metric: test MSE averaged over the two tasks (lower is better). The
+finding to check: MMoE's loss grows less than shared-bottom's as rho
+falls (paired, per seed: growth(shared_bottom) - growth(mmoe) > 0).
+
+Run: python benchmarks/mmoe_synthetic.py [--seeds 6] [--epochs 30]
+     [--quick]
 """
 
 import pathlib
 import sys
 
 import _results
+import _stats
 import keras
 
 import keras_mtl
 
 NAME = "mmoe_synthetic"
-RHOS = (-0.5, 0.0, 0.5, 0.9, 1.0)
-METHODS = ("shared_bottom", "mmoe", "pcgrad", "upgrad", "cagrad")
+RHOS = (1.0, 0.9, 0.8, 0.5, 0.0)
+METHODS = ("shared_bottom", "mmoe")
+AGGREGATORS = ("pcgrad", "upgrad", "cagrad")
 TASKS = ("task_1", "task_2")
 
 
@@ -43,7 +58,7 @@ def make_model(method: str) -> keras_mtl.MultiTaskModel:
                                 trunk=(8,), sharing_depth=0)
     else:
         model = keras_mtl.build(inputs, tasks, architecture="hard",
-                                trunk=(16, 8), sharing_depth=1)
+                                trunk=(113, 8), sharing_depth=1)
     aggregator = None if method in ("shared_bottom", "mmoe") else method
     model.compile(keras.optimizers.Adam(1e-3), aggregator=aggregator,
                   aggregation_mode="jacobian" if aggregator else None,
@@ -52,15 +67,15 @@ def make_model(method: str) -> keras_mtl.MultiTaskModel:
 
 
 def main(argv=None) -> list[dict]:
-    p = _results.parser(__doc__.splitlines()[0], seeds=2, epochs=15)
+    p = _results.parser(__doc__.splitlines()[0], seeds=6, epochs=30)
     p.add_argument("--train", type=int, default=None,
-                   help="training samples per (rho, seed) (default 4000)")
+                   help="training samples per (rho, seed) (default 10000)")
     p.add_argument("--test", type=int, default=2000)
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     p.add_argument("--rhos", type=float, nargs="*", default=list(RHOS))
     args = p.parse_args(argv)
     seeds, epochs = _results.resolve(args)
-    num_train = args.train or (512 if args.quick else 4000)
+    num_train = args.train or (512 if args.quick else 10000)
     num_test = 256 if args.quick else args.test
 
     log = _results.RunLog(args, NAME)
@@ -76,28 +91,34 @@ def main(argv=None) -> list[dict]:
             for method in args.methods:
                 if not log.pending(rho=rho, method=method, seed=seed):
                     continue
-                logs, _ = _results.fit_and_evaluate(
+                logs, epoch_seconds = _results.fit_and_evaluate(
                     retrainer.fresh(method, seed), (x, y), (x_test, y_test),
                     batch_size=128, epochs=epochs)
                 losses = [logs[f"{t}_loss"] for t in TASKS]
                 run = {"rho": rho, "method": method, "seed": seed,
                        "test_loss": sum(losses) / len(losses),
-                       "task_1_loss": losses[0], "task_2_loss": losses[1]}
+                       "task_1_loss": losses[0], "task_2_loss": losses[1],
+                       "epoch_seconds": epoch_seconds}
                 log.record(run, f"rho {rho:+.1f} seed {seed} {method:14s} "
                            f"test loss {run['test_loss']:.4f}")
 
     runs = log.runs
-    rows = _results.summarize(runs, ["method", "rho"],
-                              ["test_loss", "task_1_loss", "task_2_loss"])
+    rows = _stats.summarize_ci(runs, ["method", "rho"],
+                               ["test_loss", "task_1_loss", "task_2_loss"])
+    _add_paired(rows, runs)
     verdict = _verdict(runs, args.rhos)
     log.write_results(
         rows, seeds=seeds, epochs=epochs,
         protocol=(f"synthetic_mmoe, 100 inputs, {num_train} train / "
                   f"{num_test} test samples per (rho, seed), batch 128, "
                   f"Adam 1e-3, {epochs} epochs, mean test MSE of the two "
-                  f"tasks, mean ± sd over {seeds} seeds. Shared bottom "
-                  "Dense 16 + towers 8; MMoE 8 experts of 16 + towers 8; "
-                  "aggregators on the shared bottom, Jacobian mode."),
+                  f"tasks, mean ± 95% t-interval over {seeds} seeds; "
+                  "differences paired by seed. Shared bottom Dense 113 + "
+                  "towers 8; MMoE 8 experts of 16 + towers 8 (the sizes "
+                  "of Ma et al. 2018, Section 5.2); aggregators (if run) "
+                  "on the shared bottom, Jacobian mode. Paper: Adam with "
+                  "a learning-rate grid and 200 repeats; ours: Adam 1e-3 "
+                  f"and {seeds} repeats."),
         notes=[verdict, _aggregator_note(runs)])
     _plot(rows, args.rhos, out / f"{NAME}.png")
     _print(rows, args.rhos, seeds, epochs)
@@ -106,42 +127,69 @@ def main(argv=None) -> list[dict]:
     return rows
 
 
+def _add_paired(rows, runs) -> None:
+    """Adds `diff_vs_shared_bottom_mean/_ci95` (this method's test loss
+    minus shared-bottom's on the same (rho, seed)) to each row."""
+    for row in rows:
+        d = _stats.paired_difference(
+            runs, "test_loss", row["method"], "shared_bottom",
+            where={"rho": row["rho"]})
+        row["diff_vs_shared_bottom_mean"] = d["mean"]
+        row["diff_vs_shared_bottom_ci95"] = d["half_width"]
+
+
+def _growth(loss, method, hi, lo, seeds) -> list[float]:
+    return [loss[(method, lo, s)] - loss[(method, hi, s)] for s in seeds]
+
+
 def _verdict(runs, rhos) -> str:
     """What the sweep shows about MMoE vs shared-bottom, in words.
 
     Per seed (same data for both models), the growth of the test loss
     from the highest to the lowest rho; the paired difference of the
-    growths is called a difference only when its mean exceeds its
-    standard deviation over seeds.
+    growths (shared-bottom minus MMoE) is called real only when its 95%
+    t-interval excludes 0. Also MMoE minus shared-bottom at each rho.
     """
     hi, lo = max(rhos), min(rhos)
-    loss = {(r["method"], r["rho"], r["seed"]): r["test_loss"] for r in runs}
+    loss = {(r["method"], float(r["rho"]), r["seed"]): float(r["test_loss"])
+            for r in runs}
     seeds = sorted({r["seed"] for r in runs})
     try:
-        grow = {m: [loss[(m, lo, s)] - loss[(m, hi, s)] for s in seeds]
+        grow = {m: _growth(loss, m, hi, lo, seeds)
                 for m in ("shared_bottom", "mmoe")}
     except KeyError:
         return "MMoE vs shared-bottom: not measured in this run."
-    diff_mean, diff_sd = _results.mean_sd(
+    diff, half = _stats.mean_ci(
         [a - b for a, b in zip(grow["shared_bottom"], grow["mmoe"])])
-    sb, _ = _results.mean_sd(grow["shared_bottom"])
-    mmoe, _ = _results.mean_sd(grow["mmoe"])
+    sb, sb_half = _stats.mean_ci(grow["shared_bottom"])
+    mmoe, mmoe_half = _stats.mean_ci(grow["mmoe"])
+    real = len(seeds) > 1 and abs(diff) > half
+    if not real:
+        finding = ("no difference beyond the seed noise in how the two "
+                   "degrade (the paired 95% interval includes 0)")
+    elif diff > 0:
+        finding = "MMoE degrades less than shared-bottom (the paper's finding)"
+    else:
+        finding = "MMoE degrades MORE than shared-bottom (against the paper)"
     pairs = [(rho, s) for rho in rhos for s in seeds]
     lower = sum(loss[("mmoe", rho, s)] < loss[("shared_bottom", rho, s)]
                 for rho, s in pairs)
-    if len(seeds) > 1 and abs(diff_mean) <= diff_sd:
-        finding = ("no measurable difference in how the two degrade "
-                   "(the paired difference is within the seed noise)")
-    elif diff_mean > 0:
-        finding = "MMoE degrades less than shared-bottom"
-    else:
-        finding = "MMoE does NOT degrade less than shared-bottom"
+    per_rho = []
+    for rho in sorted(rhos, reverse=True):
+        d = _stats.paired_difference(runs, "test_loss", "mmoe",
+                                     "shared_bottom", where={"rho": rho})
+        per_rho.append(f"rho={rho:g}: "
+                       + _stats.interval_text(d["mean"], d["half_width"], 4)
+                       + (" (real)" if d["real"] else " (noise)"))
+    t = _stats.interval_text
     return (f"From rho={hi:g} to rho={lo:g} the test loss grows by "
-            f"{sb:+.4f} for shared-bottom and {mmoe:+.4f} for MMoE "
-            f"(mean over {len(seeds)} seed(s); paired difference "
-            f"{diff_mean:+.4f} ± {diff_sd:.4f}): {finding} in this run. "
-            f"MMoE's test loss is below shared-bottom's at {lower} of "
-            f"{len(pairs)} (rho, seed) pairs.")
+            f"{t(sb, sb_half, 4)} for shared-bottom and "
+            f"{t(mmoe, mmoe_half, 4)} for MMoE (95% intervals over "
+            f"{len(seeds)} seed(s)); shared-bottom's growth minus MMoE's, "
+            f"paired by seed: {t(diff, half, 4)}: {finding}. "
+            "MMoE minus shared-bottom test loss, paired by seed: "
+            + "; ".join(per_rho) + f". MMoE's test loss is below "
+            f"shared-bottom's at {lower} of {len(pairs)} (rho, seed) pairs.")
 
 
 def _aggregator_note(runs) -> str:
@@ -149,28 +197,31 @@ def _aggregator_note(runs) -> str:
     base = {(r["rho"], r["seed"]): r["test_loss"] for r in runs
             if r["method"] == "shared_bottom"}
     parts = []
-    for method in ("pcgrad", "upgrad", "cagrad"):
-        diffs = [r["test_loss"] - base[(r["rho"], r["seed"])] for r in runs
+    for method in AGGREGATORS:
+        diffs = [float(r["test_loss"]) - float(base[(r["rho"], r["seed"])])
+                 for r in runs
                  if r["method"] == method and (r["rho"], r["seed"]) in base]
         if diffs:
-            mean, sd = _results.mean_sd(diffs)
-            parts.append(f"{method} {mean:+.4f} ± {sd:.4f}")
+            mean, half = _stats.mean_ci(diffs)
+            parts.append(f"{method} {_stats.interval_text(mean, half, 4)}")
     if not parts:
-        return "Aggregators vs shared-bottom: not measured in this run."
+        return ("Aggregators vs shared-bottom: not run (opt in with "
+                "--methods shared_bottom mmoe pcgrad upgrad cagrad).")
     return ("Test loss minus shared-bottom's on the same (rho, seed), mean "
-            "± sd over all pairs (negative = the aggregator helps): "
+            "± 95% interval over all pairs (negative = the aggregator "
+            "helps): "
             + ", ".join(parts) + ".")
 
 
 def _print(rows, rhos, seeds, epochs) -> None:
     print(f"\nSynthetic (MMoE paper), mean test MSE over the two tasks, mean "
-          f"± sd over {seeds} seed(s), {epochs} epoch(s)")
+          f"± 95% CI over {seeds} seed(s), {epochs} epoch(s)")
     methods = list(dict.fromkeys(r["method"] for r in rows))
     cell = {(r["method"], r["rho"]): r for r in rows}
     _results.print_table(
         ["method"] + [f"rho={rho:g}" for rho in rhos],
-        [[m] + [_results.pm(cell[(m, rho)]["test_loss_mean"],
-                            cell[(m, rho)]["test_loss_sd"], 3)
+        [[m] + [_stats.interval_text(cell[(m, rho)]["test_loss_mean"],
+                                     cell[(m, rho)]["test_loss_ci95"], 3)
                 if (m, rho) in cell else "-" for rho in rhos]
          for m in methods])
 
@@ -183,7 +234,9 @@ def _plot(rows, rhos, path: pathlib.Path) -> None:
 
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for method in dict.fromkeys(r["method"] for r in rows):
-        points = sorted((r["rho"], r["test_loss_mean"], r["test_loss_sd"])
+        points = sorted((r["rho"], r["test_loss_mean"],
+                         0.0 if r["test_loss_ci95"] != r["test_loss_ci95"]
+                         else r["test_loss_ci95"])
                         for r in rows if r["method"] == method)
         ax.errorbar([p[0] for p in points], [p[1] for p in points],
                     yerr=[p[2] for p in points], marker="o", capsize=2,
