@@ -4,7 +4,7 @@ Ma, Zhao, Yi, Chen, Hong, Chi (2018). Modeling Task Relationships in
 Multi-task Learning with Multi-gate Mixture-of-Experts. KDD. Section 3.2.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
