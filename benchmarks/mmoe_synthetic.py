@@ -10,7 +10,9 @@ method at a (rho, seed), so methods are compared paired by seed.
 Models, sized as in the paper's synthetic experiment (Section 5.2: the
 experts are single 16-unit layers, 8 of them, towers single 8-unit
 layers; the shared bottom is a single layer of 113 units so that it has
-about as many parameters, 100*16*8 + 16*8*2 = 13056 ≈ 113*(100+8*2)):
+about as many parameters, 100*16*8 + 16*8*2 = 13056 ≈ 113*(100+8*2);
+sizes as recalled from the paper, whose text was not reachable when this
+was written: re-check against Section 5.2):
 
 ```
 shared_bottom   Dense 113 shared, towers Dense 8, equal weights

@@ -36,7 +36,11 @@ def synthetic_mmoe(
     functions"), and `eps_1, eps_2 ~ N(0, 0.01)` i.i.d. (variance 0.01,
     so `noise_std=0.1`). Section 5 (synthetic experiments) uses input
     dimension d = 100; `c = 1` and `m = 10` are the values public
-    re-implementations of Section 3.2 use, and our defaults.
+    re-implementations of Section 3.2 use, and our defaults. (`N(0, 0.01)`
+    is read as a variance; one re-implementation reads it as a standard
+    deviation, 0.01. The paper's PDF was not reachable when this was
+    written: these values are from the paper as recalled and from the
+    re-implementations that quote it; re-check them against Section 3.2.)
 
     Where the paper is silent, and what we chose: the paper does not say
     how `alpha_i` and `beta_i` are drawn. Drawing both from N(0, 1) (the
