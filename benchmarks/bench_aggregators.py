@@ -27,8 +27,8 @@ first call of each configuration (tracing plus one step) is printed too.
 import argparse
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
-from typing import Sequence
 
 import _lenet
 import numpy as np

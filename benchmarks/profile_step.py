@@ -36,8 +36,8 @@ the machine, so they stay meaningful on a shared one; the times do not.
 import argparse
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
-from typing import Sequence
 
 import _lenet
 import tensorflow as tf
