@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     task_counts = args.tasks or ([2] if args.quick else list(TASKS))
-    rounds = args.rounds or (2 if args.quick else 10)
+    rounds = args.rounds or (2 if args.quick else 8)
     steps = args.steps or (2 if args.quick else 6)
     known = list(configurations(2))
     for name in args.configs or ():
