@@ -154,7 +154,7 @@ def main(argv=None) -> list[dict]:
                   f"(tracing) left out."),
         reference=("No published per-task AUCs of these multi-task methods "
                    "on Yeast; MULAN-split multi-label results use ranking "
-                   "metrics, a different protocol."),
+                   "metrics, a different protocol"),
         notes=[verdict,
                ("Aggregators run on the [14, P] Jacobian of the shared "
                 "variables (14 backward passes per step); "
