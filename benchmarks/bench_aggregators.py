@@ -25,12 +25,14 @@ first call of each configuration (tracing plus one step) is printed too.
 """
 
 import argparse
+import pathlib
 import time
 from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
 import _lenet
+import _results
 import numpy as np
 
 JACOBIAN = ("mean", "pcgrad", "mgda", "upgrad", "cagrad", "nash_mtl")
@@ -140,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     parser.add_argument("--configs", nargs="+", default=None,
                         help="a subset of the configuration names")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--csv", default=None,
+                        help="also write every row to this CSV file "
+                             "(default: benchmarks/results/"
+                             "bench_aggregators.csv; none with --quick)")
     args = parser.parse_args(argv)
     task_counts = args.tasks or ([2] if args.quick else list(TASKS))
     rounds = args.rounds or (2 if args.quick else 8)
@@ -166,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(f"  (elapsed {time.perf_counter() - start:.0f} s)")
         results.extend(table)
     print(f"took {time.perf_counter() - start:.0f} s")
+    path = args.csv or (None if args.quick else str(
+        _results.RESULTS / "bench_aggregators.csv"))
+    if path:
+        _results.write_csv(pathlib.Path(path), results)
+        print(f"wrote {path}")
     return results
 
 

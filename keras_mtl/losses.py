@@ -9,12 +9,15 @@ contributes exactly 0 and a zero (finite) gradient.
 
 Inputs that could be misread are made unambiguous:
 
-- a NaN (or Inf) sample weight marks that sample as unlabelled for the
-  task, like a missing label (it would otherwise enter the count and, with
-  an aggregator, every Jacobian row through `divide_no_nan`'s gradient);
+- a NaN sample weight marks that sample as unlabelled for the task, like
+  a missing label (it would otherwise enter the count and, with an
+  aggregator, every Jacobian row through `divide_no_nan`'s gradient);
 - a negative sample weight is an error naming the task (the loss could
-  flip sign); the check runs in the step (datasets included) and is
-  dropped by XLA (`jit_compile=True`), where such weights count as 0;
+  flip sign), and so is an infinite label or sample weight (NaN is the
+  missing-value marker; an Inf is a broken value, and reading it as
+  "missing" would drop it without a word); the checks run in the step
+  (datasets included) and are dropped by XLA (`jit_compile=True`), where
+  negative weights count as 0 and infinite values as missing;
 - bool labels mean 0/1 and are never compared with the missing-label
   sentinel (`-1` cast to bool would be True);
 - labels whose rank Keras no longer knows (a `fit` with labels of shape
@@ -32,8 +35,9 @@ import tensorflow as tf
 from keras_mtl.tasks import Task
 from keras_mtl.types import Tensor
 
-# Marks the negative-weight assertion so that `fit` can name the task.
+# Mark the step's input assertions so that `fit` can name the task.
 NEGATIVE_WEIGHT_MARKER = "keras_mtl.negative_sample_weight"
+INFINITE_VALUE_MARKER = "keras_mtl.infinite_value"
 
 # Losses that are a mean over the last axis of per-entry terms: computing them
 # on a trailing axis of size one gives one value per label entry, which lets
@@ -132,6 +136,7 @@ class MaskedTaskLoss:
             y_true = tf.expand_dims(y_true, -1)
         self._check_shape(y_true, y_pred, expected)
         if y_true.dtype.is_floating:
+            self._assert_no_infinity(y_true, "label")
             valid = tf.math.is_finite(y_true)
         else:
             valid = tf.ones_like(y_true, dtype=tf.bool)
@@ -145,13 +150,20 @@ class MaskedTaskLoss:
             sw = tf.reshape(tf.cast(sample_weight, tf.float32),
                             [-1] + [1] * (valid.shape.rank - 1))
             self._assert_non_negative(sw)
-            # NaN/Inf weight: that sample is unlabelled for this task.
+            self._assert_no_infinity(sw, "sample weight")
+            # NaN weight: that sample is unlabelled for this task.
             valid = tf.logical_and(valid, tf.math.is_finite(sw))
             weights = tf.where(valid, tf.maximum(sw, 0.0),
                                tf.zeros_like(sw))
         else:
             weights = tf.cast(valid, tf.float32)
         return y_safe, weights
+
+    def _assert_no_infinity(self, values: Tensor, what: str) -> None:
+        tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(tf.math.is_inf(values))),
+            [tf.constant(f"{INFINITE_VALUE_MARKER}{{{self.task.name}}}"
+                         f"{{{what}}}")])
 
     def _assert_non_negative(self, sample_weight: Tensor) -> None:
         tf.debugging.Assert(

@@ -356,3 +356,42 @@ def test_the_battery_covers_every_case_and_each_part_of_the_api():
     listed = [case for cases in FAMILIES.values() for case in cases]
     assert sorted(listed) == sorted(CASES)
     assert len(CASES) >= 30
+
+
+def test_an_infinite_label_or_sample_weight_is_an_error_naming_the_task():
+    # NaN marks a missing label or sample; an Inf used to be read the same
+    # way and dropped without a word.
+    import keras
+    import numpy as np
+    import pytest
+
+    import keras_mtl
+
+    tasks = [keras_mtl.Task("price", "regression"),
+             keras_mtl.Task("click", "binary")]
+    model = keras_mtl.build(keras.Input((3,)), tasks, architecture="hard",
+                            trunk=(4,))
+    model.compile(keras.optimizers.Adam(1e-3))
+    x = np.ones((8, 3), "float32")
+    y = {"price": np.ones((8, 1), "float32"),
+         "click": np.ones((8, 1), "float32")}
+    y["price"][2, 0] = np.inf
+    with pytest.raises(ValueError, match=r"task 'price' has an infinite "
+                                         r"label \(Inf\)"):
+        model.fit(x, y, batch_size=8, verbose=0)
+    y["price"][2, 0] = np.nan  # NaN: missing, trains
+    weights = {"price": np.ones(8, "float32"), "click": np.ones(8, "float32")}
+    weights["click"][0] = -np.inf
+    with pytest.raises(ValueError, match=r"task 'click' has an infinite "
+                                         r"sample weight|task 'click' has a "
+                                         r"negative"):
+        model.fit(x, y, sample_weight=weights, batch_size=8, verbose=0)
+    weights["click"][0] = np.inf
+    with pytest.raises(ValueError, match=r"task 'click' has an infinite "
+                                         r"sample weight"):
+        model.fit(x, y, sample_weight=weights, batch_size=8, verbose=0)
+    weights["click"][0] = np.nan
+    model.fit(x, y, sample_weight=weights, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"task 'price' has an infinite"):
+        y["price"][3, 0] = np.inf
+        model.evaluate(x, y, batch_size=8, verbose=0)

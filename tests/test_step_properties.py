@@ -8,9 +8,10 @@ in one task or all), after one faulty step:
   non-finite;
 - a skipped (or raising) step changed no variable at all;
 - the counts are consistent, and exact where the fault's effect is known
-  (a NaN/Inf label or sample weight means "unlabelled": no fault; a
-  custom loss returning NaN/Inf/huge, or a huge label, is that task's
-  fault).
+  (a NaN label or sample weight means "unlabelled": no fault; an Inf
+  label or sample weight is an error naming the task under every policy,
+  with no variable changed; a custom loss returning NaN/Inf/huge, or a
+  huge label, is that task's fault).
 
 Runs eagerly (no tracing per example) on a tiny model so that it stays
 well under a minute; derandomized under CI (tests/conftest.py).
@@ -20,6 +21,7 @@ import hypothesis
 import hypothesis.strategies as st
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_mtl
@@ -110,6 +112,14 @@ def test_no_step_writes_a_nonfinite_value_and_skips_change_nothing(
         elif where == "loss":
             y[name][row, 0] = MARK
     raised = False
+    if kind == "inf" and where in ("label", "sample_weight"):
+        with pytest.raises(ValueError, match=r"task '[ab]' has an infinite"):
+            model.fit(x, y, sample_weight=w, batch_size=N, verbose=0)
+        after = _state(model)
+        for key in before:
+            np.testing.assert_array_equal(after[key], before[key],
+                                          err_msg=key)
+        return
     try:
         logs = model.fit(x, y, sample_weight=w, batch_size=N,
                          verbose=0).history

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from keras_mtl.losses import INFINITE_VALUE_MARKER
 from keras_mtl.losses import NEGATIVE_WEIGHT_MARKER
 from keras_mtl.types import Tensor
 
@@ -42,7 +43,7 @@ def assert_tasks_finite(task_names: Sequence[str], faulty: Tensor,
 def readable_errors(model_name: str) -> Iterator[None]:
     """Turns the step's assertions into errors that name the task(s):
     `NonFiniteError` (`on_nonfinite="raise"`) and `ValueError` (negative
-    sample weights)."""
+    sample weights, infinite labels or sample weights)."""
     try:
         yield
     except tf.errors.InvalidArgumentError as error:
@@ -54,6 +55,18 @@ def readable_errors(model_name: str) -> Iterator[None]:
                 f"Model {model_name!r}: task {negative.group(1)!r} has a "
                 "negative sample weight. Sample weights must be >= 0 (use "
                 "0, or NaN, to leave a sample out of that task's loss)."
+            ) from None
+        infinite = re.search(
+            re.escape(INFINITE_VALUE_MARKER) + r"\{([^}]*)\}\{([^}]*)\}",
+            message)
+        if infinite:
+            task, what = infinite.groups()
+            raise ValueError(
+                f"Model {model_name!r}: task {task!r} has an infinite "
+                f"{what} (Inf). Labels and sample weights must be finite: "
+                f"mark a missing {what} with NaN (or the task's "
+                "missing_label sentinel), and check how the value was "
+                "computed (an overflow or a division by zero upstream)."
             ) from None
         if _MARKER not in message:
             raise
