@@ -25,7 +25,9 @@ Inputs that could be misread are made unambiguous:
   reshaped to the head's output.
 """
 
+import inspect
 import math
+import types
 from typing import Any
 from typing import Callable
 
@@ -64,10 +66,35 @@ _ELEMENTWISE_CLASSES = (
 )
 
 
+def _with_autograph(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """A user's loss function, converted by AutoGraph.
+
+    The steps are traced without AutoGraph (`MultiTaskModel.train_step`),
+    so a user's `if tf.reduce_mean(y) > 0:` would fail at trace time where
+    plain Keras converts it; the user's own function is converted here, as
+    Keras would. Keras's and TensorFlow's losses need no conversion. A
+    callable AutoGraph cannot convert is used as it is (Python control flow
+    on tensors then fails loudly at trace time).
+    """
+    module = getattr(fn, "__module__", None) or ""
+    if module.split(".")[0] in ("keras", "tensorflow", "keras_mtl"):
+        return fn
+    try:
+        if inspect.ismethod(fn):  # a Loss subclass's `call`
+            return types.MethodType(tf.autograph.to_graph(fn.__func__),
+                                    fn.__self__)
+        if inspect.isfunction(fn):
+            return tf.autograph.to_graph(fn)
+    except Exception:  # noqa: BLE001 - a callable AutoGraph cannot read
+        pass
+    return fn
+
+
 def _resolve(spec: Any, task: Task) -> tuple[Callable[..., Tensor], bool]:
     """Returns an unreduced loss function and whether it is per entry."""
     if isinstance(spec, keras.losses.Loss):
-        return spec.call, isinstance(spec, _ELEMENTWISE_CLASSES)
+        return _with_autograph(spec.call), isinstance(
+            spec, _ELEMENTWISE_CLASSES)
     fn = keras.losses.get(spec) if isinstance(spec, (str, dict)) else spec
     if not callable(fn):
         raise ValueError(
@@ -76,8 +103,8 @@ def _resolve(spec: Any, task: Task) -> tuple[Callable[..., Tensor], bool]:
             "`keras.losses.Loss` instance."
         )
     if isinstance(fn, keras.losses.Loss):
-        return fn.call, isinstance(fn, _ELEMENTWISE_CLASSES)
-    return fn, any(fn is f for f in _ELEMENTWISE_FUNCTIONS)
+        return _with_autograph(fn.call), isinstance(fn, _ELEMENTWISE_CLASSES)
+    return _with_autograph(fn), any(fn is f for f in _ELEMENTWISE_FUNCTIONS)
 
 
 class MaskedTaskLoss:

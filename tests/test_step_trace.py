@@ -48,3 +48,38 @@ def test_train_step_converts_no_keras_mtl_function(monkeypatch):
     assert np.isfinite(float(logs["loss"]))
     ours = [m for m in converted if m.startswith("keras_mtl")]
     assert not ours, f"AutoGraph converted keras_mtl functions: {ours}"
+
+
+def test_a_users_loss_with_python_control_flow_on_tensors_trains():
+    # The steps are traced without AutoGraph; a user's own loss function is
+    # still converted, as plain Keras `fit` would convert it.
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_mtl
+
+    def clipped_mse(y_true, y_pred):
+        error = tf.square(y_pred - y_true)
+        if tf.reduce_max(error) > 100.0:  # a Python `if` on a tensor
+            error = tf.minimum(error, 100.0)
+        return tf.reduce_mean(error, axis=-1)
+
+    class Halved(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            value = tf.reduce_mean(tf.square(y_pred - y_true), axis=-1)
+            if tf.reduce_mean(value) > 0.0:
+                value = value / 2.0
+            return value
+
+    tasks = [keras_mtl.Task("a", "regression", loss=clipped_mse),
+             keras_mtl.Task("b", "regression", loss=Halved())]
+    model = keras_mtl.build(keras.Input((3,)), tasks, architecture="hard",
+                            trunk=(4,))
+    model.compile(keras.optimizers.Adam(1e-3))
+    x = np.ones((8, 3), "float32")
+    y = {"a": np.full((8, 1), 50.0, "float32"),
+         "b": np.ones((8, 1), "float32")}
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    assert history["a_loss"][0] <= 100.0
