@@ -14,6 +14,7 @@ weighting includes the weighting's own terms.
 """
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -104,5 +105,5 @@ def fit_to_convergence(model: Any, train: tuple, validation: tuple,
                           return_dict=True)
     seconds = clock.seconds[1:] or clock.seconds
     return {"logs": logs, "epochs": len(curve), "best_epoch": best + 1,
-            "epoch_seconds": sorted(seconds)[len(seconds) // 2],
+            "epoch_seconds": statistics.median(seconds),
             "train_seconds": train_seconds}

@@ -38,7 +38,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def parser(description: str, seeds: int, epochs: int) -> argparse.ArgumentParser:
+def parser(description: str, seeds: int,
+           epochs: int) -> argparse.ArgumentParser:
     """The flags every result script takes."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true",

@@ -90,7 +90,8 @@ def verdict(differences: dict[str, dict[str, Any]], *, metric_text: str,
     better, worse, noise = [], [], []
     for name, d in differences.items():
         sign = "+" if d["mean"] >= 0 else ""
-        text = f"`{name}` ({sign}{interval_text(d['mean'], d['half_width'], digits)})"
+        interval = interval_text(d["mean"], d["half_width"], digits)
+        text = f"`{name}` ({sign}{interval})"
         if not d["real"]:
             noise.append(text)
         elif (d["mean"] > 0) == higher_is_better:
@@ -134,3 +135,21 @@ def summarize_ci(runs: Sequence[dict[str, Any]], keys: Sequence[str],
             row[f"{metric}_ci95"] = half
         rows.append(row)
     return rows
+
+
+def add_delta_m(runs: Sequence[dict[str, Any]], metrics: Sequence[str], *,
+                baseline: str = "single_task",
+                pair_on: Sequence[str] = ("seed",)) -> None:
+    """Sets each run's `delta_m`: Δm% of `metrics` against the `baseline`
+    method's run with the same `pair_on` values (negative = better than
+    the baseline; `keras_mtl.reporting.delta_m`, higher-is-better inferred
+    from each metric's name), NaN where that baseline run is missing."""
+    import keras_mtl
+
+    base = {tuple(str(r[k]) for k in pair_on): r for r in runs
+            if r["method"] == baseline}
+    for run in runs:
+        ref = base.get(tuple(str(run[k]) for k in pair_on))
+        run["delta_m"] = (keras_mtl.reporting.delta_m(
+            {k: run[k] for k in metrics}, {k: ref[k] for k in metrics})
+            if ref else math.nan)

@@ -54,6 +54,7 @@ Run: python benchmarks/census_income.py [--seeds 5] [--epochs 15]
 import pathlib
 import sys
 
+import _convergence
 import _results
 import _stats
 import keras
@@ -127,10 +128,14 @@ def main(argv=None) -> list[dict]:
             if not log.pending(method=method, seed=seed):
                 continue
             model = retrainer.fresh(method, seed)
-            logs, seconds, best, ran = _fit_early_stopped(
+            fitted = _convergence.fit_to_convergence(
                 model, (x, y), (x_val, y_val), (x_test, y_test),
-                batch_size=args.batch_size, epochs=epochs,
-                patience=args.patience)
+                monitor_keys=[f"val_{t}_auc" for t in TASKS], mode="max",
+                batch_size=args.batch_size, max_epochs=epochs,
+                patience=args.patience, eval_batch_size=2048)
+            logs, seconds, best, ran = (
+                fitted["logs"], fitted["epoch_seconds"],
+                fitted["best_epoch"], fitted["epochs"])
             run = {"method": method, "seed": seed,
                    "income_auc": logs["income_auc"],
                    "never_married_auc": logs["never_married_auc"],
@@ -143,7 +148,7 @@ def main(argv=None) -> list[dict]:
                        f"{best} of {ran}")
 
     runs = log.runs
-    _add_delta_m(runs)
+    _stats.add_delta_m(runs, ("income_auc", "never_married_auc"))
     rows = _stats.summarize_ci(
         runs, ["method"], ["income_auc", "never_married_auc", "delta_m",
                            "epoch_seconds", "best_epoch", "epochs_run",
@@ -202,37 +207,6 @@ def _load(path: str, seed: int, quick: bool):
     return (*splits, info)
 
 
-class _MeanValidationAUC(keras.callbacks.Callback):
-    """Adds `val_mean_auc`, the mean of the tasks' validation AUCs, to the
-    epoch logs (EarlyStopping, listed after it, monitors that key)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        keys = [f"val_{t}_auc" for t in TASKS]
-        missing = [k for k in keys if k not in (logs or {})]
-        if missing:
-            raise ValueError(f"Validation AUCs {missing} are not in the "
-                             f"epoch logs: {sorted(logs or {})}.")
-        logs["val_mean_auc"] = float(np.mean([logs[k] for k in keys]))
-
-
-def _fit_early_stopped(model, train, validation, test, *, batch_size: int,
-                       epochs: int, patience: int):
-    """Fits with early stopping on the mean validation AUC, best weights
-    restored; returns (test logs, s/epoch, best epoch, epochs run)."""
-    timer = _results.EpochTimer()
-    stop = keras.callbacks.EarlyStopping(
-        "val_mean_auc", mode="max", patience=patience,
-        restore_best_weights=True)
-    history = model.fit(*train, validation_data=validation,
-                        batch_size=batch_size, epochs=epochs, verbose=0,
-                        callbacks=[timer, _MeanValidationAUC(), stop])
-    scores = history.history["val_mean_auc"]
-    best = int(np.argmax(scores)) + 1
-    logs = model.evaluate(*test, batch_size=2048, verbose=0,
-                          return_dict=True)
-    return logs, _results.epoch_seconds(timer), best, len(scores)
-
-
 def _add_paired(rows: list[dict], runs: list[dict]) -> list[str]:
     """Adds `<metric>_vs_sb_mean/_ci95` (this method minus shared_bottom,
     paired by seed) to each row; returns one verdict sentence per task."""
@@ -251,24 +225,14 @@ def _add_paired(rows: list[dict], runs: list[dict]) -> list[str]:
             for m in metrics if diffs[m]]
 
 
-def _add_delta_m(runs: list[dict]) -> None:
-    base = {r["seed"]: r for r in runs if r["method"] == "single_task"}
-    for run in runs:
-        ref = base.get(run["seed"])
-        if ref is None:
-            run["delta_m"] = float("nan")
-            continue
-        keys = ("income_auc", "never_married_auc")
-        run["delta_m"] = keras_mtl.reporting.delta_m(
-            {k: run[k] for k in keys}, {k: ref[k] for k in keys})
-
-
 def _print(rows, seeds, epochs) -> None:
     print(f"\nCensus-Income, test AUC, mean ± 95% CI over {seeds} seed(s), "
-          f"early stopping, at most {epochs} epoch(s). OURS: seeded re-split of the 99,762-row UCI "
+          f"early stopping, at most {epochs} epoch(s). OURS: seeded "
+          "re-split of the 99,762-row UCI "
           "test file, not the original split.")
     _results.print_table(
-        ["method", "income AUC", "never_married AUC", "Δm% (lower=better)", "s/epoch",
+        ["method", "income AUC", "never_married AUC", "Δm% (lower=better)",
+         "s/epoch",
          "published (orig. split)"],
         [[r["method"], _stats.interval_text(r["income_auc_mean"],
                                             r["income_auc_ci95"], 4),

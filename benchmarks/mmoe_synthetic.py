@@ -30,8 +30,9 @@ rate in {1e-4, 1e-3, 1e-2} and averages 200 repeats; we fix 1e-2 from
 that grid (one probe, rho = 0.5, seed 0: with 1e-3 and 20 epochs MMoE
 was still at test MSE 0.63 against shared-bottom's 0.35; with 1e-2 and
 early stopping 0.24 and 0.27) and use --seeds repeats (default 8: 80
-early-stopped fits fit the 12-minute budget). The paper plots training-loss curves for
-rho in {1.0, 0.9, 0.5} (Figure 4) and reads the finding off the curves;
+early-stopped fits fit the 12-minute budget). The paper plots
+training-loss curves for rho in {1.0, 0.9, 0.5} (Figure 4) and reads the
+finding off the curves;
 we report the final test MSE and its paired-by-seed intervals.
 
 Metric: test MSE averaged over the two tasks (lower is better). The

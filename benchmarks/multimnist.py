@@ -40,7 +40,6 @@ epochs. `--methods` replaces every dataset's list.
 Run: python benchmarks/multimnist.py [--seeds 5] [--epochs 5] [--quick]
 """
 
-import math
 import sys
 
 import _multimnist_report as report
@@ -205,7 +204,8 @@ def main(argv=None) -> list[dict]:
                            f"({run['epoch_seconds']:.1f}s/epoch)")
 
     runs = log.runs
-    add_delta_m(runs)
+    _stats.add_delta_m(runs, ("left_accuracy", "right_accuracy"),
+                       pair_on=("dataset", "seed"))
     rows = _stats.summarize_ci(
         runs, ["dataset", "method"],
         ["left_accuracy", "right_accuracy", "mean_accuracy", "delta_m",
@@ -237,19 +237,6 @@ def main(argv=None) -> list[dict]:
     report.plot(rows, log.out / f"{NAME}.png")
     report.print_rows(rows, seeds, epochs)
     return rows
-
-
-def add_delta_m(runs: list[dict]) -> None:
-    """Δm% of each run against single_task of the same dataset and seed
-    (negative = better than single-task); NaN without that baseline."""
-    keys = ("left_accuracy", "right_accuracy")
-    base = {(r["dataset"], r["seed"]): r for r in runs
-            if r["method"] == "single_task"}
-    for run in runs:
-        ref = base.get((run["dataset"], run["seed"]))
-        run["delta_m"] = (keras_mtl.reporting.delta_m(
-            {k: run[k] for k in keys}, {k: ref[k] for k in keys})
-            if ref else math.nan)
 
 
 if __name__ == "__main__":

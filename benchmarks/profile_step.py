@@ -200,7 +200,8 @@ def profile(num_tasks: int, aggregator: str, rounds: int, calls: int,
 
 def print_profile(results: list[dict], aggregator: str) -> None:
     print(f"\nT = {results[0]['tasks']}, {aggregator} (jacobian), default "
-          "policy; ms = fastest round per call; backward = minus forward (one task)")
+          "policy; ms = fastest round per call; backward = minus forward "
+          "(one task)")
     print(f"  {'stage':22s} {'ops':>7s} {'ms':>9s} {'trace s':>8s}")
     for r in results:
         ms = "-" if r["ms"] is None else f"{r['ms']:.2f}"

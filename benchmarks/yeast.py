@@ -120,7 +120,7 @@ def main(argv=None) -> list[dict]:
                        f"{run['epoch_seconds']:.2f}s/epoch")
 
     runs = log.runs
-    _add_delta_m(runs)
+    _stats.add_delta_m(runs, [f"{t}_auc" for t in TASKS])
     metrics = (["mean_auc", "delta_m", "best_epoch", "epoch_seconds"]
                + [f"{t}_auc" for t in TASKS])
     rows = _stats.summarize_ci(runs, ["method"], metrics)
@@ -163,16 +163,6 @@ def main(argv=None) -> list[dict]:
     _print(rows, seeds)
     print(verdict)
     return rows
-
-
-def _add_delta_m(runs: list[dict]) -> None:
-    base = {r["seed"]: r for r in runs if r["method"] == "single_task"}
-    keys = [f"{t}_auc" for t in TASKS]
-    for run in runs:
-        ref = base.get(run["seed"])
-        run["delta_m"] = (keras_mtl.reporting.delta_m(
-            {k: run[k] for k in keys}, {k: ref[k] for k in keys})
-            if ref else float("nan"))
 
 
 def _print(rows, seeds) -> None:
