@@ -90,13 +90,6 @@ def set_threads(threads: int) -> None:
         pass
 
 
-def seed_everything(seed: int) -> None:
-    import keras
-
-    keras.utils.clear_session()
-    keras.utils.set_random_seed(seed)
-
-
 def command_line() -> str:
     """The command that reproduces the results, relative to the
     repository root (bookkeeping flags such as `--resume` left out)."""

@@ -47,6 +47,14 @@ def _missing(task: Task, values: np.ndarray) -> np.ndarray:
 
 def _check_rule(task: Task, values: np.ndarray) -> None:
     """Refuses labels that the task's missing-label rule would misread."""
+    infinite = np.isinf(values) if values.dtype.kind == "f" else None
+    if infinite is not None and task.missing_label is not None \
+            and infinite.any():
+        raise ValueError(
+            f"Task {task.name!r}: labels hold Inf "
+            f"({_first_bad(values, infinite)}). Labels must be finite: mark "
+            "a missing label with NaN (or the task's missing_label "
+            "sentinel), and check how the value was computed.")
     if task.missing_label is None and not np.isfinite(values).all():
         bad = ~np.isfinite(values)
         raise ValueError(
@@ -118,7 +126,7 @@ def check_labels(task: Task, labels: Any) -> None:
     if values.dtype.kind not in "biuf":
         return
     if task.kind not in _CLASS_KINDS + ("multiclass",):
-        if task.missing_label is None:
+        if values.dtype.kind == "f":
             _check_rule(task, values.astype("float64"))
         return
     values = values.astype("float64")

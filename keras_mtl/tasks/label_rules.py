@@ -21,7 +21,6 @@ Two rules used to be guessed and are now explicit:
 
 import math
 from typing import Any
-from typing import Sequence
 
 import keras
 
@@ -161,7 +160,3 @@ def describe_missing(missing_label: float | None) -> str:
     if math.isnan(missing_label):
         return "NaN marks a missing label"
     return f"{missing_label:g} or NaN marks a missing label"
-
-
-def label_shape_text(shape: Sequence[Any]) -> str:
-    return "(batch, " + ", ".join(str(d) for d in shape) + ")"
