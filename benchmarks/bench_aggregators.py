@@ -175,8 +175,18 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     path = args.csv or (None if args.quick else str(
         _results.RESULTS / "bench_aggregators.csv"))
     if path:
-        _results.write_csv(pathlib.Path(path), results)
-        print(f"wrote {path}")
+        path = pathlib.Path(path)
+        _results.write_csv(path, results)
+        _results.write_meta(
+            path.with_suffix(".json"), name="bench_aggregators",
+            quick=args.quick, wall_seconds=round(
+                time.perf_counter() - start, 1),
+            protocol=(f"LeNet trunk (`benchmarks/_lenet.py`), batch "
+                      f"{_lenet.BATCH}, SGD, random 28x28x1 inputs, "
+                      f"{args.threads} threads; T in {task_counts}; "
+                      f"{rounds} interleaved rounds of {steps} timed steps "
+                      "per configuration; default on_nonfinite policy"))
+        print(f"wrote {path} and its .json")
     return results
 
 

@@ -158,6 +158,40 @@ def yeast_table(rows: list[dict[str, str]]) -> list[str]:
     return lines
 
 
+def aggregators_table(rows: list[dict[str, str]]) -> list[str]:
+    tasks = sorted({int(r["tasks"]) for r in rows})
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    cell = {(r["config"], int(r["tasks"])): r for r in rows}
+
+    def ratios(config: str, t: int) -> str:
+        r = cell.get((config, t))
+        if r is None:
+            return "–"
+        return f"{_f(r, 'x_floor'):.2f} / {_f(r, 'x_plain'):.2f}"
+
+    def spread(config: str, t: int) -> str:
+        r = cell.get((config, t))
+        if r is None:
+            return "–"
+        return (f"{_f(r, 'fastest'):.1f} ({_f(r, 'p20'):.1f}, "
+                f"{_f(r, 'median'):.1f}, {_f(r, 'slowest'):.1f})")
+
+    lines = ["Cost as `x floor / x plain fit` (fastest rounds; 1.10 = 10% "
+             "fewer steps per second than the floor):", ""]
+    lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
+                    [[c] + [ratios(c, t) for t in tasks] for c in configs])
+    lines += ["", "Steps per second: fastest round (20th percentile, "
+              "median, slowest):", ""]
+    lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
+                    [[c] + [spread(c, t) for t in tasks] for c in configs])
+    lines += ["", "First call (trace and one step), seconds:", ""]
+    lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
+                    [[c] + [f"{_f(cell[(c, t)], 'first_call_s'):.1f}"
+                            if (c, t) in cell else "–" for t in tasks]
+                     for c in configs])
+    return lines
+
+
 # name -> (title, table renderer); the order of the README.
 BENCHMARKS: dict[str, tuple[str, Callable]] = {
     "census_income": ("Census-Income (KDD), two tasks", census_table),
@@ -166,6 +200,8 @@ BENCHMARKS: dict[str, tuple[str, Callable]] = {
     "multimnist": ("MultiMNIST, MultiFashion and Multi-(Fashion+MNIST)",
                    multimnist_table),
     "yeast": ("Yeast, 14 binary tasks", yeast_table),
+    "bench_aggregators": ("Step cost of the aggregators against the floor "
+                          "(issue 16)", aggregators_table),
 }
 
 
