@@ -14,10 +14,11 @@ weighting includes the weighting's own terms.
 """
 
 import math
-import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import _results
 
 
 def mean_of_logs(keys: Sequence[str], name: str) -> Any:
@@ -37,27 +38,6 @@ def mean_of_logs(keys: Sequence[str], name: str) -> Any:
             logs[name] = sum(float(logs[k]) for k in keys) / len(keys)
 
     return MeanOfLogs()
-
-
-class _EpochClock:
-    """Each epoch's wall seconds (first epoch includes any tracing)."""
-
-    def __new__(cls) -> Any:
-        import keras
-
-        class EpochClock(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.seconds: list[float] = []
-                self._start = 0.0
-
-            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                self.seconds.append(time.perf_counter() - self._start)
-
-        return EpochClock()
 
 
 def fit_to_convergence(model: Any, train: tuple, validation: tuple,
@@ -83,7 +63,7 @@ def fit_to_convergence(model: Any, train: tuple, validation: tuple,
 
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min'. Received: {mode!r}.")
-    clock = _EpochClock()
+    clock = _results.EpochTimer()
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_monitored_mean", mode=mode, patience=patience,
         restore_best_weights=True)
@@ -103,7 +83,6 @@ def fit_to_convergence(model: Any, train: tuple, validation: tuple,
                                            key=curve.__getitem__)
     logs = model.evaluate(*test, batch_size=eval_batch_size, verbose=0,
                           return_dict=True)
-    seconds = clock.seconds[1:] or clock.seconds
     return {"logs": logs, "epochs": len(curve), "best_epoch": best + 1,
-            "epoch_seconds": statistics.median(seconds),
+            "epoch_seconds": _results.epoch_seconds(clock),
             "train_seconds": train_seconds}

@@ -123,32 +123,6 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), sd
 
 
-def summarize(runs: list[dict[str, Any]], keys: Sequence[str],
-              metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Groups `runs` by `keys` (order of first appearance); per metric,
-    `<metric>_mean` and `<metric>_sd` over the group, plus `seeds`.
-
-    Timings (`*_seconds`) leave out seed 0 when later seeds ran: with
-    `Retrainer`, seed 0's run of a method includes tracing its step.
-    """
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for run in runs:
-        groups.setdefault(tuple(run[k] for k in keys), []).append(run)
-    rows = []
-    for key, members in groups.items():
-        row: dict[str, Any] = dict(zip(keys, key))
-        row["seeds"] = len(members)
-        for metric in metrics:
-            pool = members
-            if metric.endswith("_seconds"):
-                pool = [m for m in members if m.get("seed", 0) != 0] or pool
-            mean, sd = mean_sd([m[metric] for m in pool])
-            row[f"{metric}_mean"] = mean
-            row[f"{metric}_sd"] = sd
-        rows.append(row)
-    return rows
-
-
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"

@@ -17,30 +17,17 @@ these machines, so the fastest rounds are the comparable ones.
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import _results  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_mtl  # noqa: E402
 from keras_mtl.relations import TaskAffinity  # noqa: E402
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.times.append(time.perf_counter() - self._start)
 
 
 def make_model(num_tasks: int, seed: int) -> keras_mtl.MultiTaskModel:
@@ -54,11 +41,11 @@ def make_model(num_tasks: int, seed: int) -> keras_mtl.MultiTaskModel:
 
 def one_round(model, callback, x, y, epochs: int, batch: int) -> float:
     """Fastest timed epoch of one fit (its first epoch dropped)."""
-    timer = EpochTimer()
+    timer = _results.EpochTimer()
     callbacks = [timer] + ([callback] if callback is not None else [])
     model.fit(x, y, batch_size=batch, epochs=1 + epochs, verbose=0,
               callbacks=callbacks)
-    return min(timer.times[1:])
+    return min(timer.seconds[1:])
 
 
 def main(argv: list[str] | None = None) -> dict:
