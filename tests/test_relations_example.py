@@ -32,7 +32,8 @@ def test_task_relations_example_quick(tmp_path, shared_data):
     assert (tmp_path / "task_relations.md").read_text().count("|") > 20
 
 
-def test_bench_affinity_quick():
+def test_bench_affinity_quick(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # its helpers
     spec = importlib.util.spec_from_file_location(
         "bench_affinity", ROOT / "benchmarks" / "bench_affinity.py")
     module = importlib.util.module_from_spec(spec)
