@@ -75,7 +75,9 @@ def _paired(row: dict[str, str], key: str, digits: int) -> str:
     the baseline's own row."""
     if not row.get(key):
         return "–"
-    return _pm({"d_mean": row[key], "d_ci95": row.get(key + "_ci95", "nan")},
+    ci_key = (key[:-len("_mean")] + "_ci95" if key.endswith("_mean")
+              else key + "_ci95")
+    return _pm({"d_mean": row[key], "d_ci95": row.get(ci_key, "nan")},
                "d", digits, sign="+")
 
 
