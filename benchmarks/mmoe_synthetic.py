@@ -47,6 +47,7 @@ import itertools
 import pathlib
 import sys
 
+import _convergence
 import _results
 import _stats
 import keras
@@ -160,16 +161,11 @@ def main(argv=None) -> list[dict]:
 def _fit(model, train, val, test, *, epochs: int, patience: int):
     """Adam until the validation loss stops falling (best weights
     restored); returns (test logs, s/epoch, best epoch, epochs run)."""
-    timer = _results.EpochTimer()
-    stop = keras.callbacks.EarlyStopping(
-        "val_loss", patience=patience, restore_best_weights=True)
-    history = model.fit(*train, validation_data=val, batch_size=128,
-                        epochs=epochs, verbose=0, callbacks=[timer, stop])
-    val_loss = history.history["val_loss"]
-    logs = model.evaluate(*test, batch_size=1024, verbose=0,
-                          return_dict=True)
-    best = min(range(len(val_loss)), key=val_loss.__getitem__) + 1
-    return logs, _results.epoch_seconds(timer), best, len(val_loss)
+    fitted = _convergence.fit_to_convergence(
+        model, train, val, test, monitor_keys=["val_loss"], mode="min",
+        batch_size=128, max_epochs=epochs, patience=patience)
+    return (fitted["logs"], fitted["epoch_seconds"], fitted["best_epoch"],
+            fitted["epochs"])
 
 
 def _add_paired(rows, runs) -> None:

@@ -158,20 +158,35 @@ def test_binary_rejects_minus_one_unless_declared():
     (dict(kind="binary", label_shape=(1,)), "label_shape"),
     (dict(kind="custom", head=keras.layers.Dense(2), loss="mse",
           label_shape=(0,)), "label_shape"),
+    # A multilabel task's entries are 0/1 too: a 0 sentinel would drop
+    # every negative entry.
+    (dict(kind="multilabel", num_labels=3, missing_label=0),
+     "valid multilabel label"),
+    (dict(kind="multilabel", num_labels=3, missing_label=1),
+     "valid multilabel label"),
+    # A declared label shape that contradicts a known Keras loss.
+    (dict(kind="multiclass", num_classes=3,
+          loss="categorical_crossentropy", label_shape=(1,)),
+     "'t'.*takes one-hot rows.*label_shape=\\(3,\\)"),
+    (dict(kind="multiclass", num_classes=3,
+          loss="sparse_categorical_crossentropy", label_shape=(3,)),
+     "'t'.*takes class indices.*label_shape=\\(1,\\)"),
 ])
 def test_rule_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_mtl.Task("t", **kwargs)
 
 
-def test_no_missing_rule_refuses_nan_labels():
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_no_missing_rule_refuses_nan_and_inf_labels(bad):
     inputs = keras.Input((4,), name="x")
     task = keras_mtl.Task("r", "regression", missing_label=None)
     model = keras_mtl.MultiTaskModel(
         inputs, {"r": task.build_head(inputs)}, tasks=[task])
     model.compile("adam")
-    with pytest.raises(ValueError, match="'r'.*missing_label=None"):
-        model.fit(np.zeros((3, 4)), {"r": np.array([1.0, np.nan, 2.0])},
+    with pytest.raises(ValueError,
+                       match="'r'.*NaN or Inf.*missing_label=None"):
+        model.fit(np.zeros((3, 4)), {"r": np.array([1.0, bad, 2.0])},
                   verbose=0)
 
 
@@ -198,34 +213,3 @@ def test_loss_list_message_says_what_is_wrong():
         inputs, {t.name: t.build_head(inputs) for t in tasks}, tasks=tasks)
     with pytest.raises(TypeError, match=r"list of 2.*dict \{task_name"):
         model.compile("adam", loss=["binary_crossentropy", "mse"])
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    # A multilabel task's entries are 0/1 too: a 0 sentinel would drop
-    # every negative entry.
-    (dict(kind="multilabel", num_labels=3, missing_label=0),
-     "valid multilabel label"),
-    (dict(kind="multilabel", num_labels=3, missing_label=1),
-     "valid multilabel label"),
-    # A declared label shape that contradicts a known Keras loss.
-    (dict(kind="multiclass", num_classes=3,
-          loss="categorical_crossentropy", label_shape=(1,)),
-     "'t'.*takes one-hot rows.*label_shape=\\(3,\\)"),
-    (dict(kind="multiclass", num_classes=3,
-          loss="sparse_categorical_crossentropy", label_shape=(3,)),
-     "'t'.*takes class indices.*label_shape=\\(1,\\)"),
-])
-def test_rules_that_would_misread_labels_are_refused(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        keras_mtl.Task("t", **kwargs)
-
-
-def test_no_missing_rule_refuses_inf_labels_too():
-    inputs = keras.Input((4,), name="x")
-    task = keras_mtl.Task("r", "regression", missing_label=None)
-    model = keras_mtl.MultiTaskModel(
-        inputs, {"r": task.build_head(inputs)}, tasks=[task])
-    model.compile("adam")
-    with pytest.raises(ValueError, match="'r'.*NaN or Inf.*missing_label=None"):
-        model.fit(np.zeros((3, 4)), {"r": np.array([1.0, np.inf, 2.0])},
-                  verbose=0)
