@@ -60,7 +60,7 @@ class NashMTL(GramianAggregator):
         normalize: bool. Divide the Gramian by its Frobenius norm before
             solving. Defaults to True.
         max_iterations: int >= 1. The most Newton iterations per solve.
-            Defaults to 100 (a solve typically takes 1 to 7, and about 15
+            Defaults to 100 (a solve typically takes 1 to 7, and about 20
             where a ridge holds the weights finite).
         epsilon: float >= 0. The relative ridge on the Gramian. Defaults
             to 1e-10 (raised to 10 times the machine epsilon of the input's
