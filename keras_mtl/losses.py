@@ -162,17 +162,21 @@ class MaskedTaskLoss:
         elif y_true.shape.rank == len(expected) and expected[-1] == 1:
             y_true = tf.expand_dims(y_true, -1)
         self._check_shape(y_true, y_pred, expected)
+        valid = None  # every entry, until a rule below says otherwise
         if y_true.dtype.is_floating:
             self._assert_no_infinity(y_true, "label")
             valid = tf.math.is_finite(y_true)
-        else:
-            valid = tf.ones_like(y_true, dtype=tf.bool)
         if missing is not None and not math.isnan(missing):
-            valid &= tf.not_equal(y_true, tf.cast(missing, y_true.dtype))
-        y_safe = tf.where(valid, y_true, tf.zeros_like(y_true))
-        if self.sparse or not self.elementwise:
-            valid = tf.reduce_all(
-                tf.reshape(valid, [tf.shape(valid)[0], -1]), axis=-1)
+            present = tf.not_equal(y_true, tf.cast(missing, y_true.dtype))
+            valid = present if valid is None else valid & present
+        if valid is None:
+            valid = tf.ones_like(y_true, dtype=tf.bool)
+            y_safe = y_true
+        else:
+            y_safe = tf.where(valid, y_true, tf.zeros_like(y_true))
+        if (self.sparse or not self.elementwise) and valid.shape.rank > 1:
+            # One flag per sample: all of its entries are labelled.
+            valid = tf.reduce_all(valid, axis=list(range(1, valid.shape.rank)))
         if sample_weight is not None:
             sw = tf.reshape(tf.cast(sample_weight, tf.float32),
                             [-1] + [1] * (valid.shape.rank - 1))

@@ -44,6 +44,22 @@ class StepCount(keras.metrics.Metric):
         return tf.convert_to_tensor(self.count)
 
 
+def accumulate(mean: keras.metrics.Mean, value: Tensor,
+               weight: Tensor | None = None) -> None:
+    """`mean.update_state(value, sample_weight=weight)` for one scalar:
+    the same sums (`total += weight * value`, `count += weight`) in three
+    ops instead of the dozen of the general, broadcasting update, which
+    runs for every task on every step."""
+    value = tf.cast(value, mean.total.dtype)
+    if weight is None:
+        mean.total.assign_add(value)
+        mean.count.assign_add(tf.ones((), mean.count.dtype))
+        return
+    weight = tf.cast(weight, mean.count.dtype)
+    mean.total.assign_add(value * weight)
+    mean.count.assign_add(weight)
+
+
 class StepLogs:
     """The step's metric objects and their results.
 
@@ -96,10 +112,15 @@ class StepLogs:
     ) -> None:
         """Updates the task metrics; in training also the weights and,
         with a policy, the counts (`faulty` `[T]`, `clean` scalar)."""
+        num_tasks = len(self.task_names)
+        losses = tf.unstack(losses, num=num_tasks)
+        counts = tf.unstack(counts, num=num_tasks)
+        if weights is not None:
+            weights = tf.unstack(weights, num=num_tasks)
         for i, name in enumerate(self.task_names):
-            self.task_loss[i].update_state(losses[i], sample_weight=counts[i])
+            accumulate(self.task_loss[i], losses[i], counts[i])
             if weights is not None:
-                self.task_weight[i].update_state(weights[i])
+                accumulate(self.task_weight[i], weights[i])
             y_safe, entry_weights = prepared[i]
             y_pred = outputs[name]
             per_entry = entry_weights.shape.rank > 1
@@ -122,8 +143,9 @@ class StepLogs:
                         y_safe, y_pred, sample_weight=weight)
         if clean is not None and self.step_faults:
             self.step_faults[0].update_state(tf.logical_not(clean))
-            for i, metric in enumerate(self.task_faults):
-                metric.update_state(faulty[i])
+            for metric, flag in zip(self.task_faults,
+                                    tf.unstack(faulty, num=num_tasks)):
+                metric.update_state(flag)
 
     def result(self, metrics: Sequence[Any], training: bool) -> dict:
         """`{name: value}` of `metrics` (the model's, in order), with NaN

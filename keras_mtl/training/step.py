@@ -83,16 +83,16 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
         else:
             ok = nonfinite.safe(task.losses)
             losses = nonfinite.screen_losses(ok, task.losses)
-            partial = [tf.where(ok[t], p, 0.0)
-                       for t, p in enumerate(task.partial)]
+            partial = [tf.where(flag, p, 0.0) for flag, p in zip(
+                tf.unstack(ok, num=num_tasks), task.partial)]
         # 3. Weighting.
         weights = weighting(losses, training=True)
         if plan.task_mask is not None:  # per-step task schedule
             weights = weights * plan.task_mask
         extra = replica_scale() * (
             weighting.regularization(losses) + _model_losses(model))
-        weighted = [optimizer.scale_loss(weights[t] * partial[t])
-                    for t in range(num_tasks)]
+        weighted = [optimizer.scale_loss(w * p) for w, p in zip(
+            tf.unstack(weights, num=num_tasks), partial)]
         scaled_extra = optimizer.scale_loss(extra)
         objective = tf.add_n(weighted + [scaled_extra])
     # 4. Gradients and aggregation.

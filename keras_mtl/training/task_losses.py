@@ -56,7 +56,7 @@ def compute_task_losses(
         counts.append(count)
         prepared.append((y_safe, weights))
     counts = sum_over_replicas(tf.stack(counts))
-    partial = [tf.math.divide_no_nan(total, counts[t])
-               for t, total in enumerate(totals)]
+    partial = [tf.math.divide_no_nan(total, count) for total, count in zip(
+        totals, tf.unstack(counts, num=len(totals)))]
     losses = sum_over_replicas(tf.stack(partial))
     return TaskLosses(partial, losses, counts, prepared)
