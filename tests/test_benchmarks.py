@@ -224,11 +224,33 @@ def test_fit_overhead_quick(capsys):
     `python benchmarks/bench_fit_overhead.py`)."""
     results = _module("bench_fit_overhead").main(["--quick", "--tasks", "2"])
     assert [r["pair"] for r in results] == [
-        "lenet", "mlp", "mlp policy", "upgrad policy", "representation"]
+        "lenet", "mlp", "mlp policy", "upgrad policy", "mlp guard floor",
+        "lenet guard floor", "representation"]
     for r in results:
         assert r["cost"] > 0 and r["cost_p75"] > 0 and r["rounds"] == 1
     printed = capsys.readouterr().out
     assert "fastest round" in printed and "upgrad policy" in printed
+    assert "reference" in printed  # the guard floors have no target
+
+
+def test_guard_floor_rolls_back_a_bad_step():
+    """The benchmark's bare guard really is a guard: a step whose
+    gradient overflows leaves every weight as it was."""
+    import keras
+    import numpy as np
+    GuardedKerasModel = _module("_guard_floor").GuardedKerasModel
+    inputs = keras.Input((3,))
+    model = GuardedKerasModel(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(np.full((4, 3), 1e30, "float32"), np.ones((4, 1), "float32"),
+              epochs=1, verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    model.fit(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"),
+              epochs=1, verbose=0)
+    assert any(not np.array_equal(o, n)
+               for o, n in zip(before, model.get_weights()))
 
 
 def test_bench_aggregators_quick(capsys):
