@@ -40,8 +40,8 @@ from typing import Sequence
 
 import _lenet
 import keras
-from _guard_floor import GuardedKerasModel
 import numpy as np
+from _guard_floor import GuardedKerasModel
 
 import keras_mtl
 
