@@ -208,7 +208,8 @@ def _load(path: str, seed: int, quick: bool):
 
 
 def _add_paired(rows: list[dict], runs: list[dict]) -> list[str]:
-    """Adds `<metric>_vs_sb_mean/_ci95` (this method minus shared_bottom,
+    """Adds `vs_shared_bottom_<metric>` and its `_ci95` (this method
+    minus shared_bottom, as the other scripts name paired columns,
     paired by seed) to each row; returns one verdict sentence per task."""
     metrics = ("income_auc", "never_married_auc")
     diffs: dict[str, dict[str, dict]] = {m: {} for m in metrics}
@@ -216,8 +217,8 @@ def _add_paired(rows: list[dict], runs: list[dict]) -> list[str]:
         for metric in metrics:
             d = _stats.paired_difference(runs, metric, row["method"],
                                          "shared_bottom")
-            row[f"{metric}_vs_sb_mean"] = d["mean"]
-            row[f"{metric}_vs_sb_ci95"] = d["half_width"]
+            row[f"vs_shared_bottom_{metric}"] = d["mean"]
+            row[f"vs_shared_bottom_{metric}_ci95"] = d["half_width"]
             if row["method"] != "shared_bottom" and d["pairs"]:
                 diffs[metric][row["method"]] = d
     return [_stats.verdict(diffs[m], metric_text=f"test {m}",

@@ -71,13 +71,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _paired(row: dict[str, str], key: str, digits: int) -> str:
-    """A paired difference column (`<key>` and `<key>_ci95`), or `–` on
-    the baseline's own row."""
+    """A paired difference column (`vs_<baseline>_<metric>` and its
+    `_ci95`), or `–` on the baseline's own row."""
     if not row.get(key):
         return "–"
-    ci_key = (key[:-len("_mean")] + "_ci95" if key.endswith("_mean")
-              else key + "_ci95")
-    return _pm({"d_mean": row[key], "d_ci95": row.get(ci_key, "nan")},
+    return _pm({"d_mean": row[key], "d_ci95": row.get(key + "_ci95", "nan")},
                "d", digits, sign="+")
 
 
@@ -94,7 +92,7 @@ def census_table(rows: list[dict[str, str]]) -> list[str]:
                      if r.get("published_income_auc") else "–")
         body.append([f"`{r['method']}`", _pm(r, "income_auc", 4),
                      _pm(r, "never_married_auc", 4), _delta(r),
-                     _paired(r, "income_auc_vs_sb_mean", 4),
+                     _paired(r, "vs_shared_bottom_income_auc", 4),
                      _epochs(r), f"{_f(r, 'epoch_seconds_mean'):.1f}",
                      published])
     return _table(["method", "income AUC (re-split)",
