@@ -117,6 +117,33 @@ def expected_seconds(task_counts: Sequence[int], rounds: int,
     return total
 
 
+JACOBIAN_TARGET = 1.10  # x floor, issue 16
+REPRESENTATION_TARGET = 1.05  # x plain fit, issue 16
+
+
+def target_notes(results: list[dict]) -> list[str]:
+    """One sentence per target of issue 16, read off `results`: where it
+    is met and, by name and value, where it is missed."""
+    notes = []
+    for mode, key, target, against in (
+            ("jacobian", "x_floor", JACOBIAN_TARGET, "the floor"),
+            ("representation", "x_plain", REPRESENTATION_TARGET,
+             "plain fit")):
+        rows = [r for r in results if r["config"].endswith(f" {mode}")]
+        if not rows:
+            continue
+        missed = [f"{r['config'].split()[0]} at T = {r['tasks']} "
+                  f"({r[key]:.2f}x)" for r in rows if r[key] > target]
+        tasks = sorted({r["tasks"] for r in rows})
+        where = ", ".join(str(t) for t in tasks)
+        verdict = ("met by every configuration" if not missed
+                   else "missed by " + ", ".join(missed))
+        notes.append(
+            f"Target (issue 16): {mode} mode within {target:.2f}x of "
+            f"{against} (fastest rounds) at T = {where}: {verdict}.")
+    return notes
+
+
 def print_table(results: list[dict]) -> None:
     print(f"\nT = {results[0]['tasks']} ({results[0]['rounds']} rounds; "
           "steps/s: fastest, 20th-percentile round, slowest/median; "
@@ -172,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(f"  (elapsed {time.perf_counter() - start:.0f} s)")
         results.extend(table)
     print(f"took {time.perf_counter() - start:.0f} s")
+    for note in target_notes(results):
+        print(note)
     path = args.csv or (None if args.quick else str(
         _results.RESULTS / "bench_aggregators.csv"))
     if path:
@@ -185,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                       f"{_lenet.BATCH}, SGD, random 28x28x1 inputs, "
                       f"{args.threads} threads; T in {task_counts}; "
                       f"{rounds} interleaved rounds of {steps} timed steps "
-                      "per configuration; default on_nonfinite policy"))
+                      "per configuration; default on_nonfinite policy"),
+            notes=target_notes(results))
         print(f"wrote {path} and its .json")
     return results
 

@@ -311,3 +311,23 @@ def test_profile_step_quick(capsys):
     by_stage = {r["stage"]: r["ops"] for r in results}
     assert by_stage["full step"] > by_stage["floor step"]
     assert "ops" in capsys.readouterr().out
+
+
+def test_bench_aggregators_target_notes_name_every_miss():
+    """The README's target sentences are read off the rows: every
+    configuration over its target is named with its value, and a target
+    met everywhere says so."""
+    notes = _module("bench_aggregators").target_notes([
+        {"config": "plain fit", "tasks": 10, "x_floor": 0.2, "x_plain": 1.0},
+        {"config": "cagrad jacobian", "tasks": 10, "x_floor": 1.18,
+         "x_plain": 6.9},
+        {"config": "upgrad jacobian", "tasks": 10, "x_floor": 1.01,
+         "x_plain": 5.9},
+        {"config": "mgda representation", "tasks": 10, "x_floor": 0.2,
+         "x_plain": 1.04},
+    ])
+    assert len(notes) == 2
+    assert "missed by cagrad at T = 10 (1.18x)" in notes[0]
+    assert "upgrad" not in notes[0]
+    assert "representation mode" in notes[1]
+    assert "met by every configuration" in notes[1]
