@@ -237,7 +237,7 @@ def test_in_a_graph_the_loop_runs_the_counted_iterations():
 def _enumerated_direction(jacobian, c):
     """CAGrad's direction (rescale=0) from the enumeration, float64."""
     problem = _problem(jacobian, c, "float64")
-    gramian, linear, radius = (_np(v) for v in problem)
+    gramian, radius = _np(problem[0]), _np(problem[2])
     w = _np(_cagrad_dual.enumerate_dual(*problem))
     norm_sq = w @ gramian @ w
     num_tasks = len(w)
@@ -326,6 +326,8 @@ def test_balanced_gradients_step_along_the_mean():
             problem = _problem(jacobian, 2.0, dtype)
             w, balanced, certified, _ = _homotopy(problem)
             assert balanced and certified
+            assert w @ jacobian @ jacobian.T @ w <= 1e-6 * np.abs(
+                jacobian).max() ** 2
             np.testing.assert_allclose(
                 _np(CAGrad(c=2.0, rescale=0)(jacobian.astype(dtype))),
                 jacobian.mean(axis=0), rtol=1e-5, atol=1e-7)
