@@ -1,7 +1,8 @@
-"""Where one Jacobian-mode step of keras_mtl spends its time, stage by stage.
+"""Where one step of keras_mtl spends its time, stage by stage.
 
 The peers' LeNet workload (`_lenet.py`, batch 256) at T tasks, with an
-aggregator in Jacobian mode (default UPGrad) and the default `on_nonfinite`
+aggregator in Jacobian mode (default UPGrad; `--mode representation`:
+the stages of `_profile_representation.py`) and the default `on_nonfinite`
 policy. Each stage is its own `tf.function`, fed with real tensors from
 the model, warmed, then timed as the fastest of several rounds (a stall
 only slows a round, benchmarks/README.md). Stages:
@@ -25,11 +26,15 @@ only slows a round, benchmarks/README.md). Stages:
 
 Each stage also reports its op count in the traced graph (nodes of the
 graph plus those of the functions it calls: while-loop bodies, gradient
-functions). Op counts are deterministic and do not depend on the load of
-the machine, so they stay meaningful on a shared one; the times do not.
+functions), the ops one call runs and its while-loop iterations (one
+call under the TensorFlow profiler, `_executed_ops.py`: a loop body counts
+once per iteration, a `cond` one branch). Op counts are deterministic and
+do not depend on the load of the machine, so they stay meaningful on a
+shared one; the times do not.
 
     python benchmarks/profile_step.py --tasks 10
     python benchmarks/profile_step.py --tasks 5 10 14 --aggregator mgda
+    python benchmarks/profile_step.py --tasks 5 10 14 --mode representation
     python benchmarks/profile_step.py --quick          # T=2, ops only
 """
 
@@ -39,7 +44,9 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
+import _executed_ops
 import _lenet
+import _profile_representation
 import tensorflow as tf
 
 from keras_mtl.training import nonfinite
@@ -71,6 +78,26 @@ def fastest(function: Callable, args: tuple, rounds: int,
             lambda t: t.numpy() if hasattr(t, "numpy") else t, out)
         best = min(best, (time.perf_counter() - start) / calls)
     return best
+
+
+def guard_stage(model: Any) -> tuple[Callable, tuple]:
+    """`(function, args)`: the transaction (snapshot, verify, rollback_if)
+    and `nonfinite.judge` on zero gradients."""
+    ownership = Ownership.of(model)
+    grads = [tf.zeros_like(v) for v in ownership.variables]
+    state = step_state(model, (model.weighting, model.aggregator))
+    ok = tf.ones([len(model.task_names)], tf.bool)
+
+    def guard(grads):
+        snapshot = Snapshot.take(state)
+        checked, verdict = nonfinite.judge(
+            model._hidden.policy, grads, ownership, ok, ok, False, None)
+        written = snapshot.verify()
+        snapshot.rollback_if(tf.logical_not(
+            tf.logical_and(verdict.apply, written)))
+        return checked
+
+    return guard, (grads,)
 
 
 def stages(model: Any, x: Any, y: dict) -> list[tuple[str, Any, tuple]]:
@@ -139,19 +166,7 @@ def stages(model: Any, x: Any, y: dict) -> list[tuple[str, Any, tuple]]:
     def aggregate(stacks):
         return engine._aggregate(stacks, 1.0, (True, None))[0]
 
-    variables = ownership.variables
-    grads = [tf.zeros_like(v) for v in variables]
-    state = step_state(model, (model.weighting, model.aggregator))
-    ok = tf.ones([num_tasks], tf.bool)
-
-    def guard(grads):
-        snapshot = Snapshot.take(state)
-        checked, verdict = nonfinite.judge(
-            model._hidden.policy, grads, ownership, ok, ok, False, None)
-        written = snapshot.verify()
-        snapshot.rollback_if(tf.logical_not(
-            tf.logical_and(verdict.apply, written)))
-        return checked
+    guard = guard_stage(model)
 
     def full(x, y):
         return model.train_step((x, y))
@@ -167,46 +182,66 @@ def stages(model: Any, x: Any, y: dict) -> list[tuple[str, Any, tuple]]:
               ("gramian", gramian, (flat,)), ("solver", solver, (g,)),
               ("scatter", scatter, (alpha, flat)),
               ("aggregate (engine)", aggregate, (stacks,)),
-              ("guard", guard, (grads,)), ("full step", full, (x, y)),
+              ("guard", *guard), ("full step", full, (x, y)),
               ("floor step", floor._step, (x, y))]
     return [(name, tf.function(f), args) for name, f, args in found]
 
 
 def profile(num_tasks: int, aggregator: str, rounds: int, calls: int,
-            timed: bool) -> list[dict]:
+            timed: bool, mode: str = "jacobian") -> list[dict]:
     model = _lenet.multitask_model(num_tasks, aggregator=aggregator,
-                                   aggregation_mode="jacobian")
+                                   aggregation_mode=mode)
     x, y = _lenet.data(num_tasks, 1)
     model.fit(x, y, batch_size=_lenet.BATCH, epochs=1, verbose=0)  # build
     x = tf.constant(x)
     y = {k: tf.constant(v) for k, v in y.items()}
+    if mode == "representation":
+        baseline = _lenet.multitask_model(num_tasks)
+        plain = _lenet.plain_model(num_tasks)
+        for other in (baseline, plain):
+            other.fit(x, y, batch_size=_lenet.BATCH, epochs=1, verbose=0)
+        found = _profile_representation.stages(
+            model, baseline, plain, x, y, guard_stage(model))
+        found = [(name, tf.function(f), args) for name, f, args in found]
+    else:
+        found = stages(model, x, y)
     results = []
-    forward_ops = forward_s = 0.0
-    for name, function, args in stages(model, x, y):
+    forward = {"ops": 0, "run": 0, "seconds": 0.0}
+    for name, function, args in found:
         start = time.perf_counter()
         ops = op_count(function, *args)
         trace_s = time.perf_counter() - start
         seconds = fastest(function, args, rounds, calls) if timed else None
+        run, loops = (_executed_ops.executed(function, *args)
+                      if _executed_ops.available() else (None, {}))
         if name == "forward (one task)":
-            forward_ops, forward_s = ops, seconds or 0.0
+            forward = {"ops": ops, "run": run or 0, "seconds": seconds or 0.0}
         elif name.startswith("backward"):  # the forward pass subtracted
-            ops -= forward_ops
-            seconds = None if seconds is None else seconds - forward_s
-        results.append({"tasks": num_tasks, "stage": name, "ops": ops,
+            ops -= forward["ops"]
+            run = None if run is None else run - forward["run"]
+            seconds = (None if seconds is None
+                       else seconds - forward["seconds"])
+        results.append({"tasks": num_tasks, "mode": mode, "stage": name,
+                        "ops": ops, "run_ops": run,
+                        "loop_iterations": sum(loops.values()),
                         "ms": None if seconds is None else 1e3 * seconds,
                         "trace_s": trace_s})
     return results
 
 
 def print_profile(results: list[dict], aggregator: str) -> None:
-    print(f"\nT = {results[0]['tasks']}, {aggregator} (jacobian), default "
-          "policy; ms = fastest round per call; backward = minus forward "
-          "(one task)")
-    print(f"  {'stage':22s} {'ops':>7s} {'ms':>9s} {'trace s':>8s}")
+    print(f"\nT = {results[0]['tasks']}, {aggregator} "
+          f"({results[0]['mode']}), default policy; ops = in the traced "
+          "graph, run = ops run by one call (profiler), loop = while-loop "
+          "iterations in that call; ms = fastest round per call; backward "
+          "= minus forward (one task)")
+    print(f"  {'stage':26s} {'ops':>6s} {'run':>6s} {'loop':>5s} "
+          f"{'ms':>8s} {'trace s':>8s}")
     for r in results:
         ms = "-" if r["ms"] is None else f"{r['ms']:.2f}"
-        print(f"  {r['stage']:22s} {r['ops']:7d} {ms:>9s} "
-              f"{r['trace_s']:8.1f}")
+        run = "-" if r["run_ops"] is None else str(r["run_ops"])
+        print(f"  {r['stage']:26s} {r['ops']:6d} {run:>6s} "
+              f"{r['loop_iterations']:5d} {ms:>8s} {r['trace_s']:8.1f}")
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
@@ -215,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                         help="T=2, op counts only (no timing)")
     parser.add_argument("--tasks", type=int, nargs="+", default=None)
     parser.add_argument("--aggregator", default="upgrad")
+    parser.add_argument("--mode", default="jacobian",
+                        choices=["jacobian", "representation"],
+                        help="aggregation_mode of the profiled step")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--ops-only", action="store_true",
@@ -229,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     results = []
     for num_tasks in task_counts:
         table = profile(num_tasks, args.aggregator, args.rounds, args.calls,
-                        timed=not (args.quick or args.ops_only))
+                        timed=not (args.quick or args.ops_only),
+                        mode=args.mode)
         print_profile(table, args.aggregator)
         results.extend(table)
     return results
