@@ -248,7 +248,12 @@ def _gap_closed(gramian: Tensor, linear: Tensor, radius: Tensor, x: Tensor,
     upper = ops.where(
         balanced, ops.sum(linear * w),
         dual_objective(w[None], gramian, linear, radius)[0])
-    reference = ops.max(ops.abs(linear)) + radius + ops.abs(upper)
+    # What rounding can reach in `a + Gx` and `F`: x can be large where
+    # the path moved it along null directions of G.
+    reference = ops.max(ops.abs(linear) + _matvec(
+        ops.abs(gramian), ops.abs(x))) + radius + ops.abs(upper)
     closed = upper - lower <= 10.0 * tolerance * reference
+    # `Jᵀw = 0` up to the eigenvalue cut-off of the null direction:
+    # `10 T ε` of eigenvalues up to `T`.
     return ops.logical_and(closed, ops.logical_or(
-        ops.logical_not(balanced), w_norm_sq <= tolerance))
+        ops.logical_not(balanced), w_norm_sq <= gramian.shape[0] * tolerance))
