@@ -17,7 +17,10 @@ each configuration runs many short rounds, interleaved round-robin, and
 the table shows its fastest round, its 20th-percentile round and the
 spread (slowest, median, fastest). Ratios (`x plain`, `x floor`) compare
 fastest rounds: `2.0x floor` = half the floor's steps per second. The
-first call of each configuration (tracing plus one step) is printed too.
+machine's speed also drifts between rounds (other tenants of the host),
+so the `paired` ratios are medians over rounds of the ratio within one
+round. The first call of each configuration (tracing plus one step) is
+printed too.
 
     python benchmarks/bench_aggregators.py            # ~15 minutes alone
     python benchmarks/bench_aggregators.py --quick    # T=2, seconds
@@ -74,6 +77,17 @@ def _first_call(model: Any, x: Any, y: dict) -> tuple[Callable, float]:
             time.perf_counter() - start)
 
 
+def _paired_ratio(rates: dict[str, list], reference: str,
+                 name: str) -> float:
+    """Median over rounds of `reference`'s rate over `name`'s in the same
+    round: the machine's speed drifts between rounds (other tenants of
+    the host), and a drift slower than a round cancels in it."""
+    if reference not in rates:
+        return float("nan")
+    return float(np.median([ref / own for ref, own in zip(
+        rates[reference], rates[name])]))
+
+
 def measure(num_tasks: int, rounds: int, steps: int,
             names: Sequence[str] | None = None) -> list[dict]:
     """Runs the configurations in `rounds` interleaved rounds of `steps`
@@ -99,6 +113,8 @@ def measure(num_tasks: int, rounds: int, steps: int,
                         if "plain fit" in best else float("nan")),
             "x_floor": (best["floor"] / best[name]
                         if "floor" in best else float("nan")),
+            "x_plain_paired": _paired_ratio(rates, "plain fit", name),
+            "x_floor_paired": _paired_ratio(rates, "floor", name),
             "first_call_s": traces[name],
         })
     return results
@@ -150,11 +166,12 @@ def print_table(results: list[dict]) -> None:
           "ratios of fastest rounds)")
     print(f"  {'configuration':26s} {'fastest':>8s} {'p20':>7s} "
           f"{'slowest':>8s} {'median':>7s} {'x plain':>8s} {'x floor':>8s} "
-          f"{'first call':>10s}")
+          f"{'paired x plain / x floor':>25s} {'first call':>10s}")
     for r in results:
         print(f"  {r['config']:26s} {r['fastest']:8.2f} {r['p20']:7.2f} "
               f"{r['slowest']:8.2f} {r['median']:7.2f} "
               f"{r['x_plain']:7.3f}x {r['x_floor']:7.3f}x "
+              f"{r['x_plain_paired']:11.3f}x / {r['x_floor_paired']:6.3f}x "
               f"{r['first_call_s']:9.1f}s")
 
 

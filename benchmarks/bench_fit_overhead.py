@@ -24,10 +24,15 @@ losses and metrics:
 Whole epochs stall at random on shared 2-core machines (PITFALLS.md), and
 a stall only ever slows a round down, so every variant runs many short
 rounds, interleaved, and the ratio compares the *fastest* round of each
-(`cost = baseline steps/s / variant steps/s`). The spread column is the
-ratio of the 75th-percentile rates (a typical good round); a
-cost whose percentile ratio is far from the fastest one was measured on
-a noisy machine.
+(`cost = baseline steps/s / variant steps/s`). The `p75 cost` column is
+the ratio of the 75th-percentile rates (a typical good round); a cost
+whose percentile ratio is far from the fastest one was measured on a
+noisy machine. The machine's speed also drifts between rounds (other
+tenants of the host), which the fastest rounds of two configurations
+measured minutes apart do not cancel, so each round runs baseline,
+variant, variant, baseline back to back and `paired` is the median over
+rounds of that round's seconds-per-step ratio (with its interquartile
+range): a drift within a round cancels in it.
 
     python benchmarks/bench_fit_overhead.py            # ~5 minutes
     python benchmarks/bench_fit_overhead.py --quick    # smoke test
@@ -130,18 +135,27 @@ def measure(num_tasks: int, rounds: int, steps: int,
         models.append((name, workload, built, target))
     rates: dict[tuple, list] = {(n, i): [] for n, *_ in models
                                 for i in (0, 1)}
+    paired: dict[str, list] = {n: [] for n, *_ in models}
     for _ in range(rounds):
         for name, workload, built, _target in models:
             x, y = data[workload]
-            for i, model in enumerate(built):
-                rates[(name, i)].append(
-                    _lenet.steps_per_second(model, x, y, skip=1))
+            # baseline, variant, variant, baseline: a drift in the
+            # machine's speed during the round cancels in the ratio.
+            seconds = {0: 0.0, 1: 0.0}
+            for i in (0, 1, 1, 0):
+                rate = _lenet.steps_per_second(built[i], x, y, skip=1)
+                rates[(name, i)].append(rate)
+                seconds[i] += 1.0 / rate
+            paired[name].append(seconds[1] / seconds[0])
     results = []
     for name, workload, _built, target in models:
         base, variant = rates[(name, 0)], rates[(name, 1)]
         results.append({
+            "cost_paired": float(np.median(paired[name])),
+            "cost_paired_iqr": (_percentile(paired[name], 25),
+                                _percentile(paired[name], 75)),
             "pair": name, "workload": workload, "target": target,
-            "rounds": len(base),
+            "rounds": len(paired[name]),
             "baseline": max(base), "variant": max(variant),
             "cost": max(base) / max(variant),
             "cost_p75": _percentile(base, 75) / _percentile(variant, 75),
@@ -169,13 +183,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
           f"{rounds} interleaved rounds, fastest round of each; cost = "
           "baseline steps/s / variant steps/s")
     print(f"  {'pair':17s} {'baseline':>9s} {'variant':>9s} {'cost':>7s} "
-          f"{'p75 cost':>9s} {'target':>7s}  slowest/fastest (var, base)")
+          f"{'p75 cost':>9s} {'paired':>7s} {'paired IQR':>13s} "
+          f"{'target':>7s}  slowest/fastest (var, base)")
     for r in results:
         target = "" if r["target"] is None else f"{r['target']:6.2f}x"
         verdict = "reference" if r["target"] is None else (
             "ok" if r["cost"] <= r["target"] else "OVER")
         print(f"  {r['pair']:17s} {r['baseline']:9.2f} {r['variant']:9.2f} "
-              f"{r['cost']:6.3f}x {r['cost_p75']:8.3f}x {target:>7s} "
+              f"{r['cost']:6.3f}x {r['cost_p75']:8.3f}x "
+              f"{r['cost_paired']:6.3f}x {r['cost_paired_iqr'][0]:5.3f}-"
+              f"{r['cost_paired_iqr'][1]:5.3f}x {target:>7s} "
               f" {r['spread'][0]:.2f}, {r['spread'][1]:.2f}  {verdict}")
     print(f"took {time.perf_counter() - start:.0f} s")
     return results

@@ -180,6 +180,20 @@ def aggregators_table(rows: list[dict[str, str]]) -> list[str]:
              "fewer steps per second than the floor):", ""]
     lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
                     [[c] + [ratios(c, t) for t in tasks] for c in configs])
+    if all(r.get("x_floor_paired") for r in rows):
+        def paired(config: str, t: int) -> str:
+            r = cell.get((config, t))
+            if r is None:
+                return "–"
+            return (f"{_f(r, 'x_floor_paired'):.2f} / "
+                    f"{_f(r, 'x_plain_paired'):.2f}")
+
+        lines += ["", "The same, as medians over rounds of the ratio "
+                  "within one round (a drift in the machine's speed "
+                  "between rounds cancels):", ""]
+        lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
+                        [[c] + [paired(c, t) for t in tasks]
+                         for c in configs])
     lines += ["", "Steps per second: fastest round (20th percentile, "
               "median, slowest):", ""]
     lines += _table(["configuration"] + [f"T = {t}" for t in tasks],

@@ -228,6 +228,8 @@ def test_fit_overhead_quick(capsys):
         "lenet guard floor", "representation"]
     for r in results:
         assert r["cost"] > 0 and r["cost_p75"] > 0 and r["rounds"] == 1
+        low, high = r["cost_paired_iqr"]
+        assert 0 < low <= r["cost_paired"] <= high
     printed = capsys.readouterr().out
     assert "fastest round" in printed and "upgrad policy" in printed
     assert "reference" in printed  # the guard floors have no target
