@@ -163,11 +163,12 @@ def aggregators_table(rows: list[dict[str, str]]) -> list[str]:
     configs = list(dict.fromkeys(r["config"] for r in rows))
     cell = {(r["config"], int(r["tasks"])): r for r in rows}
 
-    def ratios(config: str, t: int) -> str:
+    def ratios(config: str, t: int, suffix: str = "") -> str:
         r = cell.get((config, t))
         if r is None:
             return "–"
-        return f"{_f(r, 'x_floor'):.2f} / {_f(r, 'x_plain'):.2f}"
+        return (f"{_f(r, 'x_floor' + suffix):.2f} / "
+                f"{_f(r, 'x_plain' + suffix):.2f}")
 
     def spread(config: str, t: int) -> str:
         r = cell.get((config, t))
@@ -181,18 +182,11 @@ def aggregators_table(rows: list[dict[str, str]]) -> list[str]:
     lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
                     [[c] + [ratios(c, t) for t in tasks] for c in configs])
     if all(r.get("x_floor_paired") for r in rows):
-        def paired(config: str, t: int) -> str:
-            r = cell.get((config, t))
-            if r is None:
-                return "–"
-            return (f"{_f(r, 'x_floor_paired'):.2f} / "
-                    f"{_f(r, 'x_plain_paired'):.2f}")
-
         lines += ["", "The same, as medians over rounds of the ratio "
                   "within one round (a drift in the machine's speed "
                   "between rounds cancels):", ""]
         lines += _table(["configuration"] + [f"T = {t}" for t in tasks],
-                        [[c] + [paired(c, t) for t in tasks]
+                        [[c] + [ratios(c, t, "_paired") for t in tasks]
                          for c in configs])
     lines += ["", "Steps per second: fastest round (20th percentile, "
               "median, slowest):", ""]
