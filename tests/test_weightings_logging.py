@@ -80,3 +80,32 @@ def test_loss_weighting_example_quick(tmp_path, capsys):
     famo = summary["results"]["famo"]["weights"]
     assert sum(famo.values()) == pytest.approx(1.0, rel=1e-5)
     assert "Trajectories written to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("weighting, expected, constant", [
+    ("equal", {"a": 1.0, "b": 1.0}, True),
+    (keras_mtl.weightings.StaticWeighting({"a": 0.25}, default=2.0),
+     {"a": 0.25, "b": 2.0}, True),
+    ("uncertainty", None, False),
+])
+def test_task_weight_logs_the_weights_the_step_used(weighting, expected,
+                                                    constant):
+    """`<task>_weight` is the epoch mean of the weight: a weight that is a
+    constant of the traced step is logged as that constant without a
+    per-step update; a learned one is accumulated every step."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = {"a": x[:, :1], "b": 2 * x[:, 1:2]}
+    tasks = [keras_mtl.Task("a", "regression"),
+             keras_mtl.Task("b", "regression")]
+    model = keras_mtl.build(keras.Input((4,)), tasks, trunk=(4,))
+    model.compile("adam", weighting=weighting)
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    logs = model._hidden.logs
+    for i, name in enumerate(("a", "b")):
+        assert (logs.task_weight[i].constant is not None) == constant
+        values = history.history[f"{name}_weight"]
+        if expected is not None:
+            np.testing.assert_allclose(values, [expected[name]] * 2)
+        else:  # uncertainty: exp(-log variance), learned from 1.0
+            assert np.all(np.isfinite(values)) and values[-1] != 1.0

@@ -60,6 +60,22 @@ def accumulate(mean: keras.metrics.Mean, value: Tensor,
     mean.count.assign_add(weight)
 
 
+class TaskWeightLog(keras.metrics.Mean):
+    """`<task>_weight`: the epoch mean of the task's weight. A weight that
+    is a constant of the traced step (`EqualWeighting`, or
+    `StaticWeighting` without a task schedule) is logged as that constant,
+    with no per-step update: the mean of a constant is the constant."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.constant: float | None = None
+
+    def result(self) -> Tensor:
+        if self.constant is not None:
+            return tf.constant(self.constant, self.dtype)
+        return super().result()
+
+
 class StepLogs:
     """The step's metric objects and their results.
 
@@ -85,7 +101,7 @@ class StepLogs:
         self.weighted_sets = dict(weighted_sets)
         self.task_loss = [keras.metrics.Mean(name=f"{n}_loss")
                           for n in self.task_names]
-        self.task_weight = [keras.metrics.Mean(name=f"{n}_weight")
+        self.task_weight = [TaskWeightLog(name=f"{n}_weight")
                             for n in self.task_names]
         self.step_faults = [StepCount("nonfinite_steps")] if counts else []
         self.task_faults = [StepCount(f"{n}_nonfinite")
@@ -115,12 +131,17 @@ class StepLogs:
         num_tasks = len(self.task_names)
         losses = tf.unstack(losses, num=num_tasks)
         counts = tf.unstack(counts, num=num_tasks)
+        constant = None if weights is None else tf.get_static_value(weights)
         if weights is not None:
             weights = tf.unstack(weights, num=num_tasks)
         for i, name in enumerate(self.task_names):
             accumulate(self.task_loss[i], losses[i], counts[i])
             if weights is not None:
-                accumulate(self.task_weight[i], weights[i])
+                log = self.task_weight[i]
+                log.constant = None if constant is None else float(
+                    constant[i])
+                if constant is None:
+                    accumulate(log, weights[i])
             y_safe, entry_weights = prepared[i]
             y_pred = outputs[name]
             per_entry = entry_weights.shape.rank > 1
