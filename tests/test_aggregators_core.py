@@ -19,7 +19,7 @@ from keras_mtl.aggregators import CAGrad
 from keras_mtl.aggregators import DualProj
 from keras_mtl.aggregators import PCGrad
 from keras_mtl.aggregators import UPGrad
-from keras_mtl.aggregators import cagrad as cagrad_module
+from keras_mtl.aggregators import _cagrad_dual
 
 IDS = {
     "mean": aggregators.Mean,
@@ -366,9 +366,9 @@ def test_cagrad_frank_wolfe_path_matches_enumeration():
         mean = tf.ones((7,), tf.float64) / 7
         linear = tf.linalg.matvec(gramian, mean)
         radius = 0.5 * tf.sqrt(tf.reduce_sum(linear * mean))
-        exact = cagrad_module._enumerate(gramian, linear, radius)
-        iterative = cagrad_module._polish(
-            gramian, linear, radius, cagrad_module._frank_wolfe(
+        exact = _cagrad_dual.enumerate_dual(gramian, linear, radius)
+        iterative = _cagrad_dual.polish_dual(
+            gramian, linear, radius, _cagrad_dual.frank_wolfe_dual(
                 gramian, linear, radius, 500))
         return exact, iterative
 

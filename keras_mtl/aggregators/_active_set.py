@@ -24,15 +24,11 @@ References:
 from typing import Any
 
 import numpy as np
-from keras import backend
 from keras import ops
 
+from keras_mtl.aggregators._linalg import machine_epsilon
+from keras_mtl.aggregators._linalg import masked_systems
 from keras_mtl.types import Tensor
-
-
-def epsilon(dtype: Any) -> float:
-    """The machine epsilon of `dtype`."""
-    return float(np.finfo(backend.standardize_dtype(dtype)).eps)
 
 
 def lawson_hanson(
@@ -73,16 +69,14 @@ def lawson_hanson(
     quadratic = ops.where(finite, quadratic, 0.0)
     linear = ops.where(finite, linear, 0.0)
     # Q has a unit diagonal here, so x and the gradient scale with c.
-    rcond = 10.0 * num_tasks * epsilon(dtype)
+    rcond = 10.0 * num_tasks * machine_epsilon(dtype)
     tolerance = rcond * ops.max(ops.abs(linear), axis=-1, keepdims=True)
-    eye = ops.eye(num_tasks, dtype=dtype)
 
     def solve_on(passive: Tensor) -> Tensor:
         """`-pinv(Q_PP) c_P` on `P`, 0 elsewhere, by one batched `eigh`
         of `Q_PP ⊕ I` (its eigenvalues are sorted, the last the
         largest: it is >= 1, Q_PP being PSD with a unit diagonal)."""
-        systems = (passive[:, :, None] * passive[:, None, :] * quadratic
-                   + (1.0 - passive)[:, :, None] * eye)
+        systems = masked_systems(quadratic, passive)
         values, vectors = ops.eigh(systems)
         keep = values > rcond * values[:, -1:]
         inverse = ops.where(keep, 1.0 / ops.where(keep, values, 1.0), 0.0)

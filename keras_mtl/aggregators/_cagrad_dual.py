@@ -22,19 +22,14 @@ References:
 from typing import Any
 
 import numpy as np
-from keras import backend
 from keras import ops
 
-from keras_mtl.aggregators._solvers import masked_systems
+from keras_mtl.aggregators._linalg import machine_epsilon as epsilon
+from keras_mtl.aggregators._linalg import masked_systems
 from keras_mtl.aggregators._solvers import min_norm_weights
 from keras_mtl.aggregators._solvers import support_masks
 from keras_mtl.aggregators._solvers import symmetric_pinv
 from keras_mtl.types import Tensor
-
-
-def epsilon(dtype: Any) -> float:
-    """The machine epsilon of `dtype`."""
-    return float(np.finfo(backend.standardize_dtype(dtype)).eps)
 
 
 def dual_objective(w: Tensor, gramian: Tensor, linear: Tensor,

@@ -66,8 +66,8 @@ import numpy as np
 from keras import ops
 
 from keras_mtl.aggregators._cagrad_dual import dual_objective
-from keras_mtl.aggregators._cagrad_dual import epsilon
-from keras_mtl.aggregators._solvers import masked_systems
+from keras_mtl.aggregators._linalg import machine_epsilon as epsilon
+from keras_mtl.aggregators._linalg import masked_systems
 from keras_mtl.types import Tensor
 
 

@@ -43,10 +43,11 @@ import itertools
 from typing import Any
 
 import numpy as np
-from keras import backend
 from keras import ops
 
 from keras_mtl.aggregators._active_set import lawson_hanson
+from keras_mtl.aggregators._linalg import machine_epsilon as _epsilon
+from keras_mtl.aggregators._linalg import masked_systems
 from keras_mtl.types import Tensor
 
 # Largest number of tasks for which "auto" enumerates the 2^T support sets.
@@ -64,8 +65,6 @@ def check_method(method: str) -> str:
     return method
 
 
-def _epsilon(dtype: Any) -> float:
-    return float(np.finfo(backend.standardize_dtype(dtype)).eps)
 
 
 def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
@@ -104,15 +103,6 @@ def support_masks(num_tasks: int, dtype: Any) -> Tensor:
     """All `2^T` subsets of the tasks as 0/1 rows: `[2^T, T]`."""
     rows = list(itertools.product((0.0, 1.0), repeat=num_tasks))
     return ops.convert_to_tensor(np.asarray(rows), dtype=dtype)
-
-
-def masked_systems(quadratic: Tensor, masks: Tensor) -> Tensor:
-    """`Q` restricted to each support (rows of `masks`), identity
-    elsewhere: `[S, T, T]`, block diagonal, so that its pseudo-inverse
-    holds `pinv(Q_SS)` on the support."""
-    outer = masks[:, :, None] * masks[:, None, :]
-    eye = ops.eye(quadratic.shape[-1], dtype=quadratic.dtype)
-    return outer * quadratic[None] + (1.0 - masks)[:, :, None] * eye[None]
 
 
 def _enumerate(quadratic: Tensor, linear: Tensor) -> Tensor:

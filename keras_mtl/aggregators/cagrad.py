@@ -5,20 +5,15 @@ from typing import Any
 from keras import ops
 
 from keras_mtl.aggregators._cagrad_dual import enumerate_dual
-from keras_mtl.aggregators._cagrad_dual import epsilon
 from keras_mtl.aggregators._cagrad_dual import frank_wolfe_dual
 from keras_mtl.aggregators._cagrad_dual import polish_dual
 from keras_mtl.aggregators._cagrad_homotopy import homotopy_dual
+from keras_mtl.aggregators._linalg import machine_epsilon as epsilon
 from keras_mtl.aggregators._solvers import ENUMERATION_MAX_TASKS
 from keras_mtl.aggregators._solvers import normalize_gramian
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
-
-# The dual's solvers under the names the tests have always used.
-_enumerate = enumerate_dual
-_polish = polish_dual
-_frank_wolfe = frank_wolfe_dual
 
 
 def path_iterations(num_tasks: int) -> int:

@@ -2,10 +2,9 @@
 
 from typing import Any
 
-import keras
-import numpy as np
 from keras import ops
 
+from keras_mtl.aggregators._linalg import machine_epsilon
 from keras_mtl.aggregators.base import GramianAggregator
 from keras_mtl.registry import register
 from keras_mtl.types import Tensor
@@ -152,7 +151,7 @@ class NashMTL(GramianAggregator):
             matrix = matrix / ops.where(norm > zero, norm, ops.ones_like(norm))
         diagonal = ops.maximum(ops.diagonal(matrix), zero)
         num_tasks = ops.shape(matrix)[0]
-        eps = _machine_epsilon(dtype)
+        eps = machine_epsilon(dtype)
         active = diagonal > ops.max(diagonal) * eps * eps
         norms = ops.sqrt(ops.where(active, diagonal, ops.ones_like(diagonal)))
         pair = ops.logical_and(active[:, None], active[None, :])
@@ -175,10 +174,6 @@ class NashMTL(GramianAggregator):
             "max_iterations": self.max_iterations,
             "epsilon": self.epsilon,
         }
-
-
-def _machine_epsilon(dtype: Any) -> float:
-    return float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
 
 
 def _solve(matrix: Tensor, eye: Tensor, max_iterations: int,

@@ -132,16 +132,15 @@ class StepLogs:
         losses = tf.unstack(losses, num=num_tasks)
         counts = tf.unstack(counts, num=num_tasks)
         constant = None if weights is None else tf.get_static_value(weights)
-        if weights is not None:
-            weights = tf.unstack(weights, num=num_tasks)
+        varying = None if weights is None or constant is not None else (
+            tf.unstack(weights, num=num_tasks))
         for i, name in enumerate(self.task_names):
             accumulate(self.task_loss[i], losses[i], counts[i])
-            if weights is not None:
-                log = self.task_weight[i]
-                log.constant = None if constant is None else float(
-                    constant[i])
-                if constant is None:
-                    accumulate(log, weights[i])
+            if constant is not None:
+                self.task_weight[i].constant = float(constant[i])
+            elif varying is not None:
+                self.task_weight[i].constant = None
+                accumulate(self.task_weight[i], varying[i])
             y_safe, entry_weights = prepared[i]
             y_pred = outputs[name]
             per_entry = entry_weights.shape.rank > 1
