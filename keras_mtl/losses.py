@@ -160,7 +160,13 @@ class MaskedTaskLoss:
             y_true = tf.reshape(y_true, tf.concat([tf.shape(y_pred)[:1], [
                 -1 if d is None else d for d in expected]], axis=0))
         elif y_true.shape.rank == len(expected) and expected[-1] == 1:
-            y_true = tf.expand_dims(y_true, -1)
+            if task.labels_are_indices and task.label_shape is None:
+                # `(batch,)` class indices stay as given: sparse losses
+                # and metrics take them so (no expand and squeeze back
+                # for every task on every step).
+                expected = expected[:-1]
+            else:
+                y_true = tf.expand_dims(y_true, -1)
         self._check_shape(y_true, y_pred, expected)
         valid = None  # every entry, until a rule below says otherwise
         if y_true.dtype.is_floating:

@@ -32,6 +32,9 @@ One line per private name: `module.function`: the private name it uses
   `tf.__internal__.distribute.strategy_supports_no_merge_call` (TF 2.21.0)
 - `tensorflow.in_multi_worker_mode`:
   `CollectiveAllReduceExtended._in_multi_worker_mode` (TF 2.21.0)
+- `tensorflow.cond_as_call`: `Operation._set_attr` of the
+  `_lower_using_switch_merge` attribute (from
+  `tensorflow.core.framework.attr_value_pb2`) (TF 2.21.0)
 - `keras_tuner.oracle_service`: `keras_tuner.src.protos.get_service`
   (Keras Tuner 1.4.8)
 - `keras_tuner.oracle_service_grpc`:

@@ -38,26 +38,35 @@ class StepCount(keras.metrics.Metric):
             aggregation="mean", name="count")
 
     def update_state(self, flag: Tensor) -> None:
-        self.count.assign_add(tf.cast(flag, "float32"))
+        add_to(self.count, tf.cast(flag, "float32"))
 
     def result(self) -> Tensor:
         return tf.convert_to_tensor(self.count)
 
 
+def add_to(variable: Any, value: Tensor) -> None:
+    """`variable += value` as one `AssignAddVariableOp`. (`keras.Variable.
+    assign_add` reads, adds and assigns: three ops, and the returned
+    value is read again; these run for every task on every step.)"""
+    target = variable.value if isinstance(variable, keras.Variable) \
+        else variable
+    target.assign_add(value, read_value=False)
+
+
 def accumulate(mean: keras.metrics.Mean, value: Tensor,
                weight: Tensor | None = None) -> None:
     """`mean.update_state(value, sample_weight=weight)` for one scalar:
-    the same sums (`total += weight * value`, `count += weight`) in three
-    ops instead of the dozen of the general, broadcasting update, which
-    runs for every task on every step."""
+    the same sums (`total += weight * value`, `count += weight`) in at
+    most three ops instead of the dozen of the general, broadcasting
+    update, which runs for every task on every step."""
     value = tf.cast(value, mean.total.dtype)
     if weight is None:
-        mean.total.assign_add(value)
-        mean.count.assign_add(tf.ones((), mean.count.dtype))
+        add_to(mean.total, value)
+        add_to(mean.count, tf.ones((), mean.count.dtype))
         return
     weight = tf.cast(weight, mean.count.dtype)
-    mean.total.assign_add(value * weight)
-    mean.count.assign_add(weight)
+    add_to(mean.total, value * weight)
+    add_to(mean.count, weight)
 
 
 class TaskWeightLog(keras.metrics.Mean):
@@ -162,10 +171,13 @@ class StepLogs:
                     metric.update_state(
                         y_safe, y_pred, sample_weight=weight)
         if clean is not None and self.step_faults:
-            self.step_faults[0].update_state(tf.logical_not(clean))
-            for metric, flag in zip(self.task_faults,
-                                    tf.unstack(faulty, num=num_tasks)):
-                metric.update_state(flag)
+            # One cast and one unstack for the T + 1 counters.
+            flags = tf.unstack(tf.cast(tf.concat([
+                tf.logical_not(clean)[None], faulty], 0), tf.float32),
+                num=num_tasks + 1)
+            for metric, flag in zip(self.step_faults + self.task_faults,
+                                    flags):
+                add_to(metric.count, flag)
 
     def result(self, metrics: Sequence[Any], training: bool) -> dict:
         """`{name: value}` of `metrics` (the model's, in order), with NaN

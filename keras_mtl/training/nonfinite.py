@@ -66,14 +66,21 @@ class Verdict(NamedTuple):
     """What the policy decides for one step.
 
     Attributes:
-        trained: `[T]` bool, the tasks whose gradients the update holds.
+        trained: `[T]` bool, the tasks whose gradients the update holds
+            (on a deferred `"drop_task"` step: whose loss and Jacobian
+            row are safe; `repair` decides the rest).
         clean: bool, no fault anywhere in the step.
         apply: bool, whether the optimizer update runs.
+        repair: On a deferred `"drop_task"` step (see `judge`), `repair()`
+            -> `(gradients, kept)`: the gradients without the faulty
+            tasks and the `[T]` tasks they hold, for the transaction to
+            apply when the step is not clean. None otherwise.
     """
 
     trained: Tensor
     clean: Tensor
     apply: Tensor
+    repair: Any = None
 
 
 def safe(values: Tensor) -> Tensor:
@@ -99,25 +106,41 @@ def gradient_health(
     are the present gradients, `own_ok[t]` says task `t`'s own gradients
     are safe and `rest_ok` that those no task owns are; the last two
     all-reduced unless `reduce=False`."""
-    present = [i for i, g in enumerate(gradients) if g is not None]
-    num_tasks = ownership.matrix.shape[0] - 1
+    present, sums = squared_sums(gradients)
     if not present:
+        num_tasks = ownership.matrix.shape[0] - 1
         return (tf.ones([0], tf.bool), tf.ones([num_tasks], tf.bool),
                 tf.constant(True))
-    sums = tf.stack([tf.nn.l2_loss(tf.cast(
-        _dense_values(gradients[i]), tf.float32)) for i in present])
     bad = tf.logical_not(tf.math.is_finite(sums))
+    own_ok, rest_ok = _attribute(bad, present, ownership, reduce)
+    return tf.logical_not(bad), own_ok, rest_ok
+
+
+def squared_sums(gradients: Sequence[Any]) -> tuple[list, Tensor]:
+    """`(present, sums)`: the indices of the gradients that are not None
+    and `[V']` half sums of their squares (one fused `l2_loss` each),
+    non-finite where the square overflows."""
+    present = [i for i, g in enumerate(gradients) if g is not None]
+    if not present:
+        return present, tf.zeros([0], tf.float32)
+    return present, tf.stack([tf.nn.l2_loss(tf.cast(
+        _dense_values(gradients[i]), tf.float32)) for i in present])
+
+
+def _attribute(bad: Tensor, present: list, ownership: Ownership,
+               reduce: bool) -> tuple[Tensor, Tensor]:
+    """`(own_ok [T], rest_ok)` from the `[V']` unsafe flags."""
     matrix = tf.constant(ownership.matrix[:, present])
     flags = tf.linalg.matvec(matrix, tf.cast(bad, tf.float32)) > 0.0
     if reduce:
         flags = any_replica(flags)
-    return tf.logical_not(bad), tf.logical_not(flags[:-1]), \
-        tf.logical_not(flags[-1])
+    return tf.logical_not(flags[:-1]), tf.logical_not(flags[-1])
 
 
 def judge(
     policy: str, gradients: list, ownership: Ownership, ok: Tensor,
     rows_ok: Tensor | None, loss_scaled: bool, rebuild: Any = None,
+    deferred: bool = False,
 ) -> tuple[list, Verdict]:
     """Judges the step's gradients under `policy` (not None).
 
@@ -133,6 +156,11 @@ def judge(
             kept)` from each task's own loss
             (`keras_mtl.training.rebuild.task_by_task`), used on faulty
             steps under `"drop_task"`.
+        deferred: The step applies first and judges the result (one
+            device, no loss scaling: `keras_mtl.training.step`). Under
+            `"drop_task"` the gradients come back unchanged and the
+            per-task attribution and repair wait in `Verdict.repair`,
+            which runs on faulty steps only.
 
     Returns:
         `(gradients, Verdict)`.
@@ -151,6 +179,9 @@ def judge(
         # loss scale skip every step.
         return zero_tasks(gradients, ownership, trained), Verdict(
             trained, clean, tf.constant(True))
+    if deferred and policy == "drop_task":
+        return gradients, _deferred_verdict(
+            gradients, ownership, trained, rebuild)
     _, own_ok, rest_ok = gradient_health(gradients, ownership)
     trained = tf.logical_and(trained, own_ok)
     clean = tf.logical_and(tf.reduce_all(trained), rest_ok)
@@ -172,6 +203,34 @@ def judge(
     gradients, kept = cond_gradients(clean, healthy, repaired, gradients)
     trained = tf.logical_not(any_replica(tf.logical_not(kept)))
     return gradients, Verdict(trained, clean, tf.constant(True))
+
+
+def _deferred_verdict(gradients: list, ownership: Ownership,
+                      trained: Tensor, rebuild: Any) -> Verdict:
+    """`"drop_task"` when the update runs first: a clean step needs one
+    flag (every loss, row and gradient safe); which task is at fault, and
+    the gradients without it, are worked out by `repair` on faulty steps
+    only (no per-task work and no conditional before the update)."""
+    present, sums = squared_sums(gradients)
+    finite = tf.math.is_finite(sums)
+    clean = tf.logical_and(tf.reduce_all(trained), tf.reduce_all(finite))
+    num_tasks = ownership.matrix.shape[0] - 1
+
+    def repair() -> tuple[list, Tensor]:
+        keep = trained
+        if present:
+            own_ok, _ = _attribute(tf.logical_not(finite), present,
+                                   ownership, reduce=False)
+            keep = tf.logical_and(keep, own_ok)
+        grads, kept = (gradients, tf.ones([num_tasks], tf.bool)) \
+            if rebuild is None else rebuild(keep)
+        keep = tf.logical_and(keep, kept)
+        safe_now, own_now, _ = gradient_health(grads, ownership,
+                                               reduce=False)
+        keep = tf.logical_and(keep, own_now)
+        return zero_faulty(grads, ownership, safe_now, keep), keep
+
+    return Verdict(trained, clean, tf.constant(True), repair)
 
 
 def zero_faulty(

@@ -29,8 +29,10 @@ import keras
 import tensorflow as tf
 
 from keras_mtl._compat import keras as keras_compat
+from keras_mtl._compat import tensorflow as tensorflow_compat
 from keras_mtl.training import nonfinite
 from keras_mtl.training.errors import assert_tasks_finite
+from keras_mtl.training.logs import accumulate
 from keras_mtl.training.ownership import Ownership
 from keras_mtl.training.rebuild import task_by_task
 from keras_mtl.training.regularizer import RegularizerInputs
@@ -109,41 +111,50 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     if regularizer is not None:  # e.g. GREAT
         gradients = regularize(regularizer, RegularizerInputs.from_model(
             model, x, y, sample_weight, ownership), gradients, model)
-    # 5. The non-finite policy.
+    # 5. The non-finite policy. On one device without loss scaling the
+    # update runs first and the transaction judges its result: a clean
+    # step (nearly all of them) pays no conditional before the update.
     verdict = None
+    deferred = policy is not None and not loss_scaled and (
+        not tf.distribute.has_strategy())
     if policy is not None:
         rebuild = None if engine.aggregator is not None else (
             functools.partial(task_by_task, tape, ownership, objective,
                               weighted, scaled_extra))
         gradients, verdict = nonfinite.judge(
-            policy, gradients, ownership, ok, rows_ok, loss_scaled, rebuild)
+            policy, gradients, ownership, ok, rows_ok, loss_scaled, rebuild,
+            deferred=deferred)
     del tape
-    # 6. One apply (conditional when the policy may skip the step).
+    # 6. One apply, and the transaction: commit, repair or roll back.
     apply = _applier(model, ownership.variables)
-    always = verdict is None or bool(tf.get_static_value(verdict.apply))
-    if always:  # drop_task applies its repaired gradients every step
-        apply(gradients)
-    else:
-        run_if(verdict.apply, apply, gradients)
-    if weighting.requires_post_step_losses:  # FAMO
-        after = compute_task_losses(plan.task_losses, y, model(
-            x, training=False), sample_weight).losses
-        weighting.after_step(losses, tf.where(
-            nonfinite.safe(after), after, losses))
+    after_step = _post_step(model, x, y, sample_weight, losses)
     faulty, clean = None, None
-    if snapshot is not None:  # the transaction: commit or roll back
+    if snapshot is None:
+        apply(gradients)
+        after_step()
+    elif verdict.repair is not None:  # deferred "drop_task"
+        faulty, clean = _commit_or_repair(
+            snapshot, gradients, verdict, apply, after_step, num_tasks)
+    else:
+        if deferred or bool(tf.get_static_value(verdict.apply)):
+            apply(gradients)  # rolled back below unless it may stay
+        else:
+            run_if(verdict.apply, apply, gradients)
+        after_step()
         written = snapshot.verify()
-        snapshot.rollback_if(tf.logical_not(
-            tf.logical_and(verdict.apply, written)))
-        faulty = tf.logical_or(tf.logical_not(verdict.trained),
-                               tf.logical_not(written))
+        kept = tf.logical_and(verdict.apply, written)
+        snapshot.rollback_if(tf.logical_not(kept))
+        # A non-finite write counts against every task only when the
+        # verdict let the update stand (a skipped one was rolled back).
+        faulty = tf.logical_or(tf.logical_not(verdict.trained), tf.logical_and(
+            verdict.apply, tf.logical_not(written)))
         clean = tf.logical_and(verdict.clean, written)
-        if policy == "raise":
-            assert_tasks_finite(model.task_names, tf.logical_not(
-                verdict.trained), clean, optimizer.iterations)
+    if policy == "raise":
+        assert_tasks_finite(model.task_names, faulty, clean,
+                            optimizer.iterations)
     # 7. Metrics.
     objective = tf.reduce_sum(weights * losses) + extra / replica_scale()
-    keras_compat.loss_tracker(model).update_state(objective)
+    accumulate(keras_compat.loss_tracker(model), objective)
     plan.logs.update(losses, task.counts, outputs, task.prepared, weights,
                      faulty, clean)
     return model.get_metrics_result()
@@ -161,9 +172,65 @@ def test_step(model: Any, data: Any) -> dict[str, Any]:
     objective = (tf.reduce_sum(weights * task.losses)
                  + model.weighting.regularization(task.losses)
                  + _model_losses(model))
-    keras_compat.loss_tracker(model).update_state(objective)
+    accumulate(keras_compat.loss_tracker(model), objective)
     plan.logs.update(task.losses, task.counts, outputs, task.prepared)
     return plan.logs.result(model.metrics, training=False)
+
+
+def _post_step(model: Any, x: Any, y: Any, sample_weight: Any,
+               losses: Tensor) -> Any:
+    """`after_step()`: what a weighting learns from the updated model
+    (FAMO's post-step losses); a no-op for the others."""
+    weighting = model.weighting
+    if not weighting.requires_post_step_losses:
+        return lambda: None
+
+    def after_step() -> None:
+        after = compute_task_losses(model._hidden.task_losses, y, model(
+            x, training=False), sample_weight).losses
+        weighting.after_step(losses, tf.where(
+            nonfinite.safe(after), after, losses))
+
+    return after_step
+
+
+def _commit_or_repair(
+    snapshot: Snapshot, gradients: list, verdict: nonfinite.Verdict,
+    apply: Any, after_step: Any, num_tasks: int,
+) -> tuple[Tensor, Tensor]:
+    """The deferred `"drop_task"` transaction: apply, then keep the
+    update when the step is clean and wrote only finite values. Else
+    restore the snapshot and, when a task or gradient was at fault,
+    apply `verdict.repair()` (the step without the faulty tasks), itself
+    verified and rolled back if it still writes a non-finite value; a
+    step that was clean but wrote one (e.g. batch statistics) stays
+    rolled back. Returns `(faulty [T], clean)` for the logs."""
+    apply(gradients)
+    after_step()
+    good = tf.logical_and(verdict.clean, snapshot.verify())
+
+    def keep() -> tuple[Tensor, Tensor]:
+        return tf.ones([num_tasks], tf.bool), tf.constant(True)
+
+    def without_faulty() -> tuple[Tensor, Tensor]:
+        repaired, kept = verdict.repair()
+        apply(repaired)
+        after_step()
+        written = snapshot.verify()
+        snapshot.rollback_if(tf.logical_not(written))
+        return kept, written
+
+    def redo() -> tuple[Tensor, Tensor]:
+        snapshot.restore()
+        return tf.cond(verdict.clean, lambda: (
+            tf.zeros([num_tasks], tf.bool), tf.constant(False)),
+            without_faulty)
+
+    # One function call of the branch taken: the repair branch is
+    # large and almost never runs (keras_mtl._compat.tensorflow).
+    kept, written = tensorflow_compat.cond_as_call(good, keep, redo)
+    return (tf.logical_or(tf.logical_not(kept), tf.logical_not(written)),
+            good)
 
 
 def _applier(model: Any, variables: list) -> Any:

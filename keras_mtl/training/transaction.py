@@ -82,6 +82,10 @@ class Snapshot(NamedTuple):
             tf.stack(sums))))
         return tf.logical_not(any_replica(bad))
 
+    def restore(self) -> None:
+        """Writes the snapshot back."""
+        assign_all(self.variables, self.values)
+
     def rollback_if(self, condition: Tensor) -> None:
         """Writes the snapshot back when `condition` (equal on every
         replica) holds."""
