@@ -179,7 +179,7 @@ class MaskedTaskLoss:
             valid = tf.ones_like(y_true, dtype=tf.bool)
             y_safe = y_true
         else:
-            y_safe = tf.where(valid, y_true, tf.zeros_like(y_true))
+            y_safe = tf.where(valid, y_true, tf.zeros((), y_true.dtype))
         if (self.sparse or not self.elementwise) and valid.shape.rank > 1:
             # One flag per sample: all of its entries are labelled.
             valid = tf.reduce_all(valid, axis=list(range(1, valid.shape.rank)))
@@ -190,8 +190,7 @@ class MaskedTaskLoss:
             self._assert_no_infinity(sw, "sample weight")
             # NaN weight: that sample is unlabelled for this task.
             valid = tf.logical_and(valid, tf.math.is_finite(sw))
-            weights = tf.where(valid, tf.maximum(sw, 0.0),
-                               tf.zeros_like(sw))
+            weights = tf.where(valid, tf.maximum(sw, 0.0), 0.0)
         else:
             weights = tf.cast(valid, tf.float32)
         return y_safe, weights
@@ -227,7 +226,7 @@ class MaskedTaskLoss:
         per_entry = tf.cast(per_entry, tf.float32)
         labelled = weights > 0
         total = tf.reduce_sum(
-            tf.where(labelled, per_entry * weights, tf.zeros_like(per_entry)))
+            tf.where(labelled, per_entry * weights, 0.0))
         return total, tf.reduce_sum(weights), y_safe, weights
 
     def _unsupervised(

@@ -4,6 +4,8 @@ from typing import Any
 
 from keras import ops
 
+from keras_mtl._compat import tensorflow as tensorflow_compat
+
 from keras_mtl.aggregators._cagrad_dual import enumerate_dual
 from keras_mtl.aggregators._cagrad_dual import frank_wolfe_dual
 from keras_mtl.aggregators._cagrad_dual import polish_dual
@@ -50,7 +52,9 @@ def solve_dual(gramian: Tensor, linear: Tensor, radius: Tensor,
         return polish_dual(gramian, linear, radius, frank_wolfe_dual(
             gramian, linear, radius, max_iterations))
 
-    w = ops.cond(settled, lambda: w, safeguard)
+    # The safeguard (a Frank-Wolfe loop) almost never runs: as a function
+    # call, its ops cost nothing on the steps that skip it.
+    w = tensorflow_compat.cond_as_call(settled, lambda: w, safeguard)
     return w, ops.logical_and(balanced, certified)
 
 

@@ -150,12 +150,13 @@ class StepLogs:
             elif varying is not None:
                 self.task_weight[i].constant = None
                 accumulate(self.task_weight[i], varying[i])
-            y_safe, entry_weights = prepared[i]
+            y_safe, entry_weights, flags = prepared[i]
             y_pred = outputs[name]
             per_entry = entry_weights.shape.rank > 1
             # `metrics` count each labelled entry once; `weighted_metrics`
             # weigh it by its sample weight (Keras's rule).
-            labelled = tf.cast(entry_weights > 0, entry_weights.dtype)
+            labelled = entry_weights if flags else tf.cast(
+                entry_weights > 0, entry_weights.dtype)
             for metric, weight in [
                 (m, labelled) for m in self.metric_sets[name]
             ] + [(m, entry_weights)

@@ -28,6 +28,12 @@ Then, by policy:
 - `"raise"`: as `"skip_step"`, then `NonFiniteError` names the task(s);
 - `None`: no checks (plain Keras behaviour).
 
+On one device without loss scaling the step applies first and judges
+the result (`judge(..., deferred=True)`, `keras_mtl.training.step`):
+the same decisions, taken after the update and undone by the
+transaction, with the per-task attribution and the repair only on the
+steps that need them.
+
 A weighting sees a faulty task's loss as 0 (as for a batch without its
 labels), so its state stays finite. Whatever the policy, the transaction
 then checks what the update wrote and rolls the step back if any variable

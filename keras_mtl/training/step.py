@@ -11,9 +11,20 @@ stage                    receives                    returns
   GradNorm, regularizer  norms / RegularizerInputs   weights / gradients
 5 non-finite policy      gradients, ok, rows_ok      gradients, Verdict
 6 one apply              gradients, Verdict.apply    updated variables
-  transaction            snapshot, Verdict           verified / rolled back
+  transaction            snapshot, Verdict           committed, repaired
+                                                     or rolled back
 7 metrics                losses, weights, Verdict    logs
 ```
+
+On one device without loss scaling the update runs first and the
+transaction judges its result: a clean step, and nearly every step is,
+runs no conditional before the update and no per-task attribution.
+Under `"drop_task"` a step that is not clean is restored and repaired
+(the update without the faulty tasks, verified in turn) inside one
+conditional that runs as a function call, so its large branch costs
+nothing on the steps that do not take it. Under a strategy, whose
+conditional writes need the cross-replica context, the verdict comes
+first and the update runs under it.
 
 Each stage is a function or a collaborator in `keras_mtl.training`
 that receives what it needs and returns what it decides; nothing is kept

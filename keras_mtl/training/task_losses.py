@@ -33,7 +33,9 @@ class TaskLosses(NamedTuple):
         partial: `T` scalars, this replica's share of each task's loss.
         losses: `[T]` global-batch task losses (equal on every replica).
         counts: `[T]` global-batch labelled weight per task.
-        prepared: per task `(safe_labels, entry_weights)` for metrics.
+        prepared: per task `(safe_labels, entry_weights, flags)` for
+            metrics; `flags` (a Python bool) says the entry weights are
+            already the 0/1 labelled mask (no sample weights given).
     """
 
     partial: list
@@ -54,7 +56,7 @@ def compute_task_losses(
             y[name], outputs[name], sample_weight[name])
         totals.append(total)
         counts.append(count)
-        prepared.append((y_safe, weights))
+        prepared.append((y_safe, weights, sample_weight[name] is None))
     counts = sum_over_replicas(tf.stack(counts))
     partial = [tf.math.divide_no_nan(total, count) for total, count in zip(
         totals, tf.unstack(counts, num=len(totals)))]
