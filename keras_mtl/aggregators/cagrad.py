@@ -5,7 +5,6 @@ from typing import Any
 from keras import ops
 
 from keras_mtl._compat import tensorflow as tensorflow_compat
-
 from keras_mtl.aggregators._cagrad_dual import enumerate_dual
 from keras_mtl.aggregators._cagrad_dual import frank_wolfe_dual
 from keras_mtl.aggregators._cagrad_dual import polish_dual
