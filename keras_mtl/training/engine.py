@@ -204,7 +204,8 @@ class GradientEngine:
             rows.append(grads[:len(sources)])
             by_id.update((id(v), g) for v, g in zip(own, grads[len(sources):]))
         if self.needs_representation:
-            stack = tf.stack([dense_gradient(r[0], representation) for r in rows])
+            stack = tf.stack([dense_gradient(r[0], representation)
+                              for r in rows])
             cotangent, rows_ok = self._aggregate_representation(
                 stack, loss_scale, (screen_rows, row_keep))
             shared_grads = tape.gradient(

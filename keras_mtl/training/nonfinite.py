@@ -198,13 +198,7 @@ def judge(
         return gradients, tf.ones([num_tasks], tf.bool)
 
     def repaired() -> tuple[list, Tensor]:
-        grads, kept = (gradients, tf.ones([num_tasks], tf.bool)) \
-            if rebuild is None else rebuild(trained)
-        keep = tf.logical_and(trained, kept)
-        safe_now, own_now, _ = gradient_health(grads, ownership,
-                                               reduce=False)
-        keep = tf.logical_and(keep, own_now)
-        return zero_faulty(grads, ownership, safe_now, keep), keep
+        return _without_faulty(gradients, ownership, trained, rebuild)
 
     gradients, kept = cond_gradients(clean, healthy, repaired, gradients)
     trained = tf.logical_not(any_replica(tf.logical_not(kept)))
@@ -220,7 +214,6 @@ def _deferred_verdict(gradients: list, ownership: Ownership,
     present, sums = squared_sums(gradients)
     finite = tf.math.is_finite(sums)
     clean = tf.logical_and(tf.reduce_all(trained), tf.reduce_all(finite))
-    num_tasks = ownership.matrix.shape[0] - 1
 
     def repair() -> tuple[list, Tensor]:
         keep = trained
@@ -228,15 +221,24 @@ def _deferred_verdict(gradients: list, ownership: Ownership,
             own_ok, _ = _attribute(tf.logical_not(finite), present,
                                    ownership, reduce=False)
             keep = tf.logical_and(keep, own_ok)
-        grads, kept = (gradients, tf.ones([num_tasks], tf.bool)) \
-            if rebuild is None else rebuild(keep)
-        keep = tf.logical_and(keep, kept)
-        safe_now, own_now, _ = gradient_health(grads, ownership,
-                                               reduce=False)
-        keep = tf.logical_and(keep, own_now)
-        return zero_faulty(grads, ownership, safe_now, keep), keep
+        return _without_faulty(gradients, ownership, keep, rebuild)
 
     return Verdict(trained, clean, tf.constant(True), repair)
+
+
+def _without_faulty(gradients: list, ownership: Ownership, keep: Tensor,
+                    rebuild: Any) -> tuple[list, Tensor]:
+    """The gradients without the tasks not in `keep` (rebuilt from each
+    task's own loss on the fast path, `rebuild`), with every gradient
+    that is still unsafe zeroed; and the `[T]` tasks they hold (local to
+    this replica)."""
+    num_tasks = ownership.matrix.shape[0] - 1
+    grads, kept = (gradients, tf.ones([num_tasks], tf.bool)) \
+        if rebuild is None else rebuild(keep)
+    keep = tf.logical_and(keep, kept)
+    safe_now, own_now, _ = gradient_health(grads, ownership, reduce=False)
+    keep = tf.logical_and(keep, own_now)
+    return zero_faulty(grads, ownership, safe_now, keep), keep
 
 
 def zero_faulty(
@@ -283,7 +285,8 @@ def cond_gradients(pred: Tensor, true_fn: Any, false_fn: Any,
     def wrap(fn: Any) -> Any:
         def run() -> tuple[list, Tensor]:
             grads, flags = fn()
-            return [dense_gradient(grads[i], gradients[i]) for i in present], flags
+            return [dense_gradient(grads[i], gradients[i])
+                    for i in present], flags
         return run
 
     values, flags = tf.cond(pred, wrap(true_fn), wrap(false_fn))
