@@ -32,7 +32,13 @@ On one device without loss scaling the step applies first and judges
 the result (`judge(..., deferred=True)`, `keras_mtl.training.step`):
 the same decisions, taken after the update and undone by the
 transaction, with the per-task attribution and the repair only on the
-steps that need them.
+steps that need them. A repaired `"drop_task"` step keeps the model's
+update without the faulty tasks; what the weighting, the aggregator and
+the regularizer learned during that step (GradNorm's weights, GradVac's
+targets, seed states: computed while a task was faulty) is restored with
+the snapshot, as on a skipped step (FAMO's post-step update is redone on
+the repaired model). Under a strategy those updates are kept, as the
+step judges before its update there.
 
 A weighting sees a faulty task's loss as 0 (as for a batch without its
 labels), so its state stays finite. Whatever the policy, the transaction
