@@ -37,8 +37,8 @@ update without the faulty tasks; what the weighting, the aggregator and
 the regularizer learned during that step (GradNorm's weights, GradVac's
 targets, seed states: computed while a task was faulty) is restored with
 the snapshot, as on a skipped step (FAMO's post-step update is redone on
-the repaired model). Under a strategy those updates are kept, as the
-step judges before its update there.
+the repaired model). Under a strategy, where the verdict comes before
+the update, the same state is restored after it.
 
 A weighting sees a faulty task's loss as 0 (as for a batch without its
 labels), so its state stays finite. Whatever the policy, the transaction

@@ -151,6 +151,10 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
             apply(gradients)  # rolled back below unless it may stay
         else:
             run_if(verdict.apply, apply, gradients)
+        if policy == "drop_task":  # as a repaired step on one device
+            snapshot.rollback_if(tf.logical_not(verdict.clean), only=[
+                v for part in (weighting, model.aggregator, regularizer)
+                for v in (getattr(part, "variables", None) or [])])
         after_step()
         written = snapshot.verify()
         kept = tf.logical_and(verdict.apply, written)

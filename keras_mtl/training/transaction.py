@@ -86,9 +86,18 @@ class Snapshot(NamedTuple):
         """Writes the snapshot back."""
         assign_all(self.variables, self.values)
 
-    def rollback_if(self, condition: Tensor) -> None:
+    def rollback_if(self, condition: Tensor,
+                    only: Iterable[Any] | None = None) -> None:
         """Writes the snapshot back when `condition` (equal on every
-        replica) holds."""
-        run_if(condition, lambda values: assign_all(self.variables, values),
-               self.values)
+        replica) holds; with `only`, just those of its variables."""
+        variables, values = self.variables, self.values
+        if only is not None:
+            wanted = {id(v) for v in only}
+            kept = [(v, x) for v, x in zip(variables, values)
+                    if id(v) in wanted]
+            variables, values = [v for v, _ in kept], [x for _, x in kept]
+        if not variables:
+            return
+        run_if(condition, lambda given: assign_all(variables, given),
+               values)
 
