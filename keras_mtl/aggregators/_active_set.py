@@ -28,6 +28,7 @@ from keras import ops
 
 from keras_mtl.aggregators._linalg import machine_epsilon
 from keras_mtl.aggregators._linalg import masked_systems
+from keras_mtl.aggregators._linalg import pseudo_inverse_values
 from keras_mtl.types import Tensor
 
 
@@ -76,10 +77,8 @@ def lawson_hanson(
         """`-pinv(Q_PP) c_P` on `P`, 0 elsewhere, by one batched `eigh`
         of `Q_PP ⊕ I` (its eigenvalues are sorted, the last the
         largest: it is >= 1, Q_PP being PSD with a unit diagonal)."""
-        systems = masked_systems(quadratic, passive)
-        values, vectors = ops.eigh(systems)
-        keep = values > rcond * values[:, -1:]
-        inverse = ops.where(keep, 1.0 / ops.where(keep, values, 1.0), 0.0)
+        values, vectors = ops.eigh(masked_systems(quadratic, passive))
+        inverse = pseudo_inverse_values(values, rcond)
         along = ops.einsum("bji,bj->bi", vectors, -passive * linear)
         return ops.einsum("bij,bj->bi", vectors, along * inverse) * passive
 

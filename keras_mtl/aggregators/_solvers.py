@@ -3,8 +3,8 @@
 Every problem here lives in task space (`T` unknowns, `T` the number of
 tasks) and is posed on the Gramian `G = J Jᵀ` of the per-task gradients,
 so it costs nothing next to the backward passes that produce `J`. All of
-it is `keras.ops` (no scipy, cvxpy or host round trip), works in float32
-and float64 (the active set runs in float64 either way), and traces into
+it is `keras.ops` (no scipy, cvxpy or host round trip), takes float32
+and float64 (and solves in float64 either way), and traces into
 `tf.function` and XLA.
 
 The workhorse is a convex quadratic program over the non-negative orthant,
@@ -18,21 +18,24 @@ projections onto the dual cone of UPGrad and DualProj (Quinton & Rey,
 2024). It is solved exactly:
 
 - `"enumerate"` (small `T`): every support set `F` gives the candidate
-  `x_F = -pinv(Q_FF) c_F`, `x = 0` elsewhere; the candidate with the
-  smallest violation of the KKT conditions is returned. For a convex
-  problem any KKT point is optimal, and there is always an optimal point
-  whose support has linearly independent columns, so the solution is among
-  the candidates. The `2^T` pseudo-inverses do not depend on `c`, so many
-  right-hand sides share them, and there is no loop in the graph.
+  `x_F = -pinv(Q_FF) c_F`, `x = 0` elsewhere, clipped to `x >= 0`; the
+  candidate of least objective is returned. There is always an optimal
+  point whose support has linearly independent columns, so the solution
+  is among the candidates. The `2^T` eigendecompositions do not depend on
+  `c`, so many right-hand sides share them, and there is no loop in the
+  graph. The objective bounds the distance to the optimum,
+  `f(x) - f* >= ½ ‖Jᵀ(x - x*)‖²`; the KKT violation, which ranked them
+  before, does not (tests/test_solvers_ill.py).
 - `"active_set"` (larger `T`): the Lawson-Hanson active-set method in its
   Gramian form, batched over right-hand sides, inside one `while_loop`,
   started from a guess of the support rather than from an empty one (on
   the representation Gramians of a LeNet trunk at T = 10, it takes 1 or 2
   iterations where the cold start took T + 1 for MGDA).
 
-Both first rescale the problem so that `Q` has a unit diagonal (a positive
-diagonal change of variables keeps `x >= 0`), which makes them indifferent
-to task gradients whose norms differ by many orders of magnitude.
+Both work in float64 whatever the input, and first rescale the problem so
+that `Q` has a unit diagonal (a positive diagonal change of variables
+keeps `x >= 0`), which makes them indifferent to task gradients whose
+norms differ by many orders of magnitude.
 
 References:
 - Lawson, Hanson (1974). Solving Least Squares Problems, chapter 23.
@@ -48,6 +51,7 @@ from keras import ops
 from keras_mtl.aggregators._active_set import lawson_hanson
 from keras_mtl.aggregators._linalg import machine_epsilon as _epsilon
 from keras_mtl.aggregators._linalg import masked_systems
+from keras_mtl.aggregators._linalg import pseudo_inverse_values
 from keras_mtl.types import Tensor
 
 # Largest number of tasks for which "auto" enumerates the 2^T support sets.
@@ -63,8 +67,6 @@ def check_method(method: str) -> str:
             f"Argument `method` must be one of {list(METHODS)}. "
             f"Received: method={method!r}.")
     return method
-
-
 
 
 def symmetric_pinv(matrix: Tensor, rcond: float | None = None) -> Tensor:
@@ -107,19 +109,29 @@ def support_masks(num_tasks: int, dtype: Any) -> Tensor:
 
 def _enumerate(quadratic: Tensor, linear: Tensor) -> Tensor:
     num_tasks = quadratic.shape[-1]
+    # eigh raises on non-finite input: solve a finite stand-in and return
+    # NaN, as the active set does.
+    finite = ops.logical_and(ops.all(ops.isfinite(quadratic)),
+                             ops.all(ops.isfinite(linear)))
+    quadratic = ops.where(finite, quadratic, 0.0)
+    linear = ops.where(finite, linear, 0.0)
     masks = support_masks(num_tasks, quadratic.dtype)  # [S, T]
-    inverses = symmetric_pinv(masked_systems(quadratic, masks))
-    rhs = masks[None] * linear[:, None, :]  # [B, S, T]
-    x = -ops.einsum("sij,bsj->bsi", inverses, rhs) * masks[None]
-    residual = ops.einsum("bsi,ij->bsj", x, quadratic) + linear[:, None, :]
-    violation = ops.maximum(
-        ops.max(ops.abs(residual) * masks[None], axis=-1),
-        ops.max(ops.maximum(-residual, 0.0) * (1.0 - masks)[None], axis=-1))
-    violation = ops.maximum(
-        violation, ops.max(ops.maximum(-x, 0.0), axis=-1))
-    best = ops.argmin(violation, axis=-1)  # [B]
+    # One eigendecomposition per support, shared by the batch; each
+    # system solved as V (Λ⁺ (Vᵀ b)) (see `pseudo_inverse_values`).
+    values, vectors = ops.eigh(masked_systems(quadratic, masks))
+    inverse = pseudo_inverse_values(
+        values, 10.0 * num_tasks * _epsilon(quadratic.dtype))
+    rhs = -masks[None] * linear[:, None, :]  # [B, S, T]
+    along = ops.einsum("sji,bsj->bsi", vectors, rhs) * inverse[None]
+    x = ops.maximum(
+        ops.einsum("sij,bsj->bsi", vectors, along) * masks[None], 0.0)
+    # Every candidate, clipped to x >= 0, is a feasible point: the best
+    # is the one of least objective (twice it here, xᵀQx + 2cᵀx).
+    twice = ops.sum(x * (ops.einsum("bsi,ij->bsj", x, quadratic)
+                         + 2.0 * linear[:, None, :]), axis=-1)
+    best = ops.argmin(twice, axis=-1)  # [B]
     chosen = ops.take_along_axis(x, best[:, None, None], axis=1)[:, 0]
-    return ops.maximum(chosen, 0.0)
+    return ops.where(finite, chosen, np.nan)
 
 
 def nonnegative_qp(
@@ -170,14 +182,20 @@ def _solve(quadratic: Tensor, linear: Tensor, method: str,
     """`(x, active-set iterations or 0)` of `nonnegative_qp`."""
     check_method(method)
     quadratic = ops.convert_to_tensor(quadratic)
-    linear = ops.cast(linear, quadratic.dtype)
+    dtype = quadratic.dtype
+    # In float64 whatever the input: a [T, T] problem costs no more. In
+    # float32 the active set lost ~1e-3 of the solution on gradients whose
+    # norms differ by decades, and the enumeration missed projections
+    # with weights ~500 by 0.8 ‖Jᵀu‖ (tests/test_solvers_ill.py).
+    quadratic = ops.cast(quadratic, "float64")
+    linear = ops.cast(linear, "float64")
     squeeze = len(linear.shape) == 1
     if squeeze:
         linear = linear[None]
     if support is None:
         support = linear < 0.0
     else:
-        support = ops.cast(support, quadratic.dtype) > 0.5
+        support = ops.cast(support, "float64") > 0.5
         if squeeze:
             support = support[None]
     num_tasks = quadratic.shape[-1]
@@ -197,15 +215,9 @@ def _solve(quadratic: Tensor, linear: Tensor, method: str,
     else:
         if max_iterations is None:
             max_iterations = 10 * num_tasks + 10
-        # In float64 whatever the input: a [T, T] problem costs no more,
-        # and a passive set started large (the guess) can hold tasks whose
-        # gradients differ by decades, whose float32 pseudo-inverse lost
-        # ~1e-3 of the solution (tests/test_solvers.py).
-        y, iterations = lawson_hanson(
-            ops.cast(unit, "float64"), ops.cast(scaled_linear, "float64"),
-            max_iterations, support)
-        y = ops.cast(y, quadratic.dtype)
-    x = y * scale[None, :]
+        y, iterations = lawson_hanson(unit, scaled_linear, max_iterations,
+                                      support)
+    x = ops.cast(y * scale[None, :], dtype)
     return (x[0] if squeeze else x), iterations
 
 
@@ -252,11 +264,16 @@ def min_norm_weights(gramian: Tensor, method: str = "auto") -> Tensor:
     Returns:
         `[T]` non-negative weights summing to one.
     """
-    lam = nonnegative_qp(*min_norm_problem(gramian), method=method)
+    gramian = ops.convert_to_tensor(gramian)
+    # Posed in float64, where the solver works: `G + 1` in float32 rounds
+    # away the entries of `G` below 6e-8 (gradients 1e-4 the largest).
+    lam = nonnegative_qp(*min_norm_problem(ops.cast(gramian, "float64")),
+                         method=method)
     total = ops.sum(lam)
     uniform = ops.ones_like(lam) / lam.shape[0]
-    return ops.where(total > 0.0, lam / ops.where(total > 0.0, total, 1.0),
-                     uniform)
+    alpha = ops.where(total > 0.0, lam / ops.where(total > 0.0, total, 1.0),
+                      uniform)
+    return ops.cast(alpha, gramian.dtype)
 
 
 def dual_cone_weights(
@@ -283,9 +300,11 @@ def dual_cone_weights(
       Optimization. arXiv:2406.16232.
     """
     gramian = ops.convert_to_tensor(gramian)
-    preferences = ops.cast(preferences, gramian.dtype)
+    # Posed in float64, where the solver works (see `min_norm_weights`).
+    preferences = ops.cast(preferences, "float64")
     squeeze = len(preferences.shape) == 1
     u = preferences[None] if squeeze else preferences
-    lam = nonnegative_qp(*dual_cone_problem(gramian, u), method=method)
-    v = u + lam
+    lam = nonnegative_qp(
+        *dual_cone_problem(ops.cast(gramian, "float64"), u), method=method)
+    v = ops.cast(u + lam, gramian.dtype)
     return v[0] if squeeze else v
