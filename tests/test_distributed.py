@@ -11,11 +11,9 @@ Gramian (representation mode, UPGrad) and all-gather of the
 representation gradients (representation mode, an aggregator that only
 defines `call`)."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from two_replicas import results_of
 
 SCRIPT = textwrap.dedent('''
     import json
@@ -86,14 +84,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_mirrored_strategy_matches_one_device_on_the_global_batch():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT], check=False, capture_output=True,
-        text=True, env=env, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = [s for s in completed.stdout.splitlines()
-            if s.startswith("RESULTS")][-1]
-    results = json.loads(line[len("RESULTS"):])
+    results = results_of(SCRIPT)
     assert set(results) == {"pcgrad-jacobian", "upgrad-representation",
                             "call_upgrad-representation"}
     for name, result in results.items():

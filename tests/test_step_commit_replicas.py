@@ -6,11 +6,9 @@ aggregator learned during the faulty step is restored in both.
 TensorFlow fixes its devices at initialisation, so the comparison runs in
 a fresh interpreter that splits the CPU into two logical devices."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
+
+from two_replicas import results_of
 
 SCRIPT = textwrap.dedent('''
     import contextlib
@@ -77,14 +75,7 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_a_repaired_step_is_the_same_on_one_device_and_two_replicas():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT], check=False, capture_output=True,
-        text=True, env=env, timeout=600)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    line = [s for s in completed.stdout.splitlines()
-            if s.startswith("RESULTS")][-1]
-    results = json.loads(line[len("RESULTS"):])
+    results = results_of(SCRIPT)
     assert set(results) == {"gradnorm", "equal"}
     for name, result in results.items():
         assert result["finite"], name

@@ -54,6 +54,7 @@ from keras_mtl.training.replicas import sum_over_replicas
 from keras_mtl.training.targets import standardize_targets
 from keras_mtl.training.task_losses import compute_task_losses
 from keras_mtl.training.transaction import Snapshot
+from keras_mtl.training.transaction import part_variables
 from keras_mtl.training.transaction import step_state
 from keras_mtl.types import Tensor
 
@@ -80,8 +81,9 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     ownership = Ownership.of(model)
     num_tasks = len(model.task_names)
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    parts = (weighting, model.aggregator, regularizer)  # learned state
     snapshot = None if policy is None else Snapshot.take(step_state(
-        model, (weighting, model.aggregator, regularizer)))
+        model, parts))
     wants_norms = weighting.requires_shared_gradient_norms
     with tf.GradientTape(persistent=engine.persistent or wants_norms or (
             policy == "drop_task")) as tape:
@@ -138,7 +140,8 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
     del tape
     # 6. One apply, and the transaction: commit, repair or roll back.
     apply = _applier(model, ownership.variables)
-    after_step = _post_step(model, x, y, sample_weight, losses)
+    after_step = _post_step(model, plan.task_losses, x, y, sample_weight,
+                            losses)
     faulty, clean = None, None
     if snapshot is None:
         apply(gradients)
@@ -152,9 +155,8 @@ def train_step(model: Any, data: Any) -> dict[str, Any]:
         else:
             run_if(verdict.apply, apply, gradients)
         if policy == "drop_task":  # as a repaired step on one device
-            snapshot.rollback_if(tf.logical_not(verdict.clean), only=[
-                v for part in (weighting, model.aggregator, regularizer)
-                for v in (getattr(part, "variables", None) or [])])
+            snapshot.rollback_if(tf.logical_not(verdict.clean),
+                                 only=part_variables(parts))
         after_step()
         written = snapshot.verify()
         kept = tf.logical_and(verdict.apply, written)
@@ -192,8 +194,8 @@ def test_step(model: Any, data: Any) -> dict[str, Any]:
     return plan.logs.result(model.metrics, training=False)
 
 
-def _post_step(model: Any, x: Any, y: Any, sample_weight: Any,
-               losses: Tensor) -> Any:
+def _post_step(model: Any, task_losses: Any, x: Any, y: Any,
+               sample_weight: Any, losses: Tensor) -> Any:
     """`after_step()`: what a weighting learns from the updated model
     (FAMO's post-step losses); a no-op for the others."""
     weighting = model.weighting
@@ -201,7 +203,7 @@ def _post_step(model: Any, x: Any, y: Any, sample_weight: Any,
         return lambda: None
 
     def after_step() -> None:
-        after = compute_task_losses(model._hidden.task_losses, y, model(
+        after = compute_task_losses(task_losses, y, model(
             x, training=False), sample_weight).losses
         weighting.after_step(losses, tf.where(
             nonfinite.safe(after), after, losses))

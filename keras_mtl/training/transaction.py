@@ -46,11 +46,16 @@ def step_state(model: Any, parts: Iterable[Any] = ()) -> list:
     metrics: `model.variables` (weights, non-trainable state, seed states,
     tracked weighting / aggregator / regularizer), those of `parts`, and
     the optimizer's."""
-    found = list(model.variables)
-    for part in parts:  # a duck-typed regularizer may hold none
-        found += list(getattr(part, "variables", None) or [])
+    found = list(model.variables) + part_variables(parts)
     found += list(model.optimizer.variables)
     return unique_variables(found)
+
+
+def part_variables(parts: Iterable[Any]) -> list:
+    """The variables of the step's learned parts (weighting, aggregator,
+    gradient regularizer; None or a duck-typed part may hold none)."""
+    return [v for part in parts
+            for v in (getattr(part, "variables", None) or [])]
 
 
 def _floating(variable: Any) -> bool:
